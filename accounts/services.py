@@ -1,0 +1,110 @@
+"""Every write to accounts goes through here (pages, API and commands alike)."""
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.core.validators import validate_email
+from django.db import transaction
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.models import User
+from liveshop.errors import ApplicationError
+from liveshop.images import normalize_image
+
+
+def _email_taken(email: str, *, exclude: User | None = None) -> bool:
+    users = User.objects.filter(email__iexact=email)
+    if exclude is not None:
+        users = users.exclude(pk=exclude.pk)
+    return users.exists()
+
+
+def user_register(*, username: str, email: str, password: str) -> User:
+    """Create a buyer account. Role and staff flags are never taken from the caller."""
+    username = username.strip()
+    email = User.objects.normalize_email(email.strip())
+    errors: dict[str, list[str]] = {}
+    user = User(username=username, email=email, role=User.Role.BUYER)
+    try:
+        user.full_clean(exclude=["password"])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if not email:
+        errors.setdefault("email", []).append("An email address is required.")
+    else:
+        try:
+            validate_email(email)
+        except ValidationError as exc:
+            errors.setdefault("email", []).extend(exc.messages)
+    if email and "email" not in errors and _email_taken(email):
+        errors.setdefault("email", []).append("An account with this email already exists.")
+    if "username" not in errors and User.objects.filter(username__iexact=username).exists():
+        errors["username"] = ["A user with that username already exists."]
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        errors["password"] = exc.messages
+    if errors:
+        raise ValidationError({field: list(dict.fromkeys(msgs)) for field, msgs in errors.items()})
+    user.set_password(password)
+    user.save()
+    return user
+
+
+def user_update_profile(
+    *,
+    user: User,
+    display_name: str | None = None,
+    email: str | None = None,
+    avatar: UploadedFile | None = None,
+    shop_name: str | None = None,
+    bio: str | None = None,
+) -> User:
+    """Change what a user may change about themselves. Shop fields only for sellers."""
+    if email is not None:
+        email = User.objects.normalize_email(email.strip())
+        validate_email(email)
+        if _email_taken(email, exclude=user):
+            raise ValidationError({"email": ["An account with this email already exists."]})
+        user.email = email
+    if display_name is not None:
+        user.display_name = display_name.strip()
+    if (shop_name is not None or bio is not None) and not user.is_seller:
+        raise ApplicationError(
+            "Only sellers have a shop name and bio; become a seller first.", code="not_a_seller"
+        )
+    if shop_name is not None:
+        user.shop_name = shop_name.strip()
+        if not user.shop_name:
+            raise ValidationError({"shop_name": ["A shop needs a name."]})
+    if bio is not None:
+        user.bio = bio.strip()
+    if avatar is not None:
+        user.avatar = normalize_image(avatar)
+    user.full_clean(exclude=["password", "avatar"])
+    user.save()
+    return user
+
+
+def user_become_seller(*, user: User, shop_name: str, bio: str = "") -> User:
+    if user.is_seller:
+        raise ApplicationError("You already have a shop.", code="already_seller", status=409)
+    shop_name = shop_name.strip()
+    if not shop_name:
+        raise ValidationError({"shop_name": ["A shop needs a name."]})
+    user.role = User.Role.SELLER
+    user.shop_name = shop_name
+    user.bio = bio.strip()
+    user.full_clean(exclude=["password", "avatar"])
+    user.save(update_fields=["role", "shop_name", "bio"])
+    return user
+
+
+def refresh_token_revoke(*, refresh: str) -> None:
+    """Log a device out: its refresh token can never be used again."""
+    try:
+        with transaction.atomic():
+            RefreshToken(refresh).blacklist()
+    except TokenError as exc:
+        raise ApplicationError(str(exc), code="token_not_valid", status=401) from None

@@ -1,0 +1,20 @@
+from decimal import Decimal
+
+from django import forms
+
+from catalog.models import Category, Currency
+
+
+class ProductForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(
+        max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 5})
+    )
+    category = forms.ModelChoiceField(queryset=Category.objects.all(), empty_label="Choose...")
+    price = forms.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0.01"))
+    currency = forms.ChoiceField(choices=Currency.choices, initial=Currency.USD)
+    stock = forms.IntegerField(min_value=0, max_value=1_000_000, initial=1)
+    image = forms.ImageField(
+        required=False, help_text="JPEG, PNG, GIF or WebP, at most 5 MB.", widget=forms.ClearableFileInput
+    )
+    is_active = forms.BooleanField(required=False, initial=True, label="On sale")

@@ -1,0 +1,82 @@
+"""API conventions shared by every app: the error shape and pagination.
+
+Every 4xx answer has one shape:
+    {"error": {"code": "<stable_code>", "message": "<human text>", "fields": {...}}}
+"""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.fields import get_error_detail
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from liveshop.errors import ApplicationError
+
+
+class StandardPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def _as_api_exception(exc: Exception) -> Exception:
+    """Translate Django's own exceptions into DRF's so one code path renders them."""
+    if isinstance(exc, DjangoValidationError):
+        return exceptions.ValidationError(detail=get_error_detail(exc))
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied()
+    if isinstance(exc, SuspiciousOperation):
+        # e.g. RequestDataTooBig from a huge multipart form.
+        return exceptions.ParseError(str(exc) or "The request could not be read.")
+    return exc
+
+
+def _first_code(codes: Any, default: str) -> str:
+    if isinstance(codes, str):
+        return codes
+    if isinstance(codes, dict) and "code" in codes and isinstance(codes["code"], str):
+        return codes["code"]
+    return default
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
+
+    exc = _as_api_exception(exc)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real bug: let Django log it and answer 500
+
+    if isinstance(exc, exceptions.ValidationError):
+        detail = response.data
+        fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
+        message = _validation_summary(fields)
+        response.data = error_body("invalid", message, fields)
+    elif isinstance(exc, exceptions.APIException):
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        code = _first_code(exc.get_codes(), exc.default_code)
+        response.data = error_body(code, str(message))
+    return response
+
+
+def _validation_summary(fields: dict) -> str:
+    for name, errors in fields.items():
+        first = errors[0] if isinstance(errors, list) and errors else errors
+        if isinstance(first, dict):
+            return "Some fields are invalid."
+        label = "" if name == "non_field_errors" else f"{name}: "
+        return f"{label}{first}"
+    return "Some fields are invalid."

@@ -1,0 +1,33 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.static import serve as serve_file
+from drf_spectacular.views import SpectacularAPIView
+
+import liveshop.converters  # noqa: F401  (registers the "pk" converter)
+from accounts import urls as accounts_urls
+from accounts.views import seller_profile
+from catalog import urls as catalog_urls
+from catalog.views import home
+
+api_v1 = [
+    *accounts_urls.api_urlpatterns,
+    *catalog_urls.api_urlpatterns,
+]
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("accounts/", include("accounts.urls")),
+    path("sellers/<str:username>/", seller_profile, name="seller-profile"),
+    path("", include("catalog.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # Uploaded images are re-encoded on the way in (liveshop/images.py), so serving them
+    # from daphne is safe; a CDN or proxy in front may take this over in production.
+    re_path(
+        r"^%s(?P<path>.*)$" % settings.MEDIA_URL.lstrip("/"),
+        serve_file,
+        {"document_root": settings.MEDIA_ROOT},
+    ),
+]
