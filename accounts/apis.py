@@ -6,10 +6,15 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import UntypedToken
 from rest_framework_simplejwt.views import TokenObtainPairView
 
 from accounts import login_throttle, services
-from accounts.models import User
+from accounts.models import RevokedToken, User
+from accounts.tokens import RevocableRefreshToken
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -60,6 +65,33 @@ class RegisterApi(APIView):
         )
 
 
+class TokenObtainSerializer(TokenObtainPairSerializer):
+    token_class = RevocableRefreshToken
+
+
+class TokenRefreshSerializer(serializers.Serializer):
+    """Rotating refresh: the old refresh token is revoked (see services)."""
+
+    refresh = serializers.CharField(max_length=2000, write_only=True)
+    access = serializers.CharField(read_only=True)
+
+    def validate(self, attrs):
+        return services.refresh_token_rotate(refresh=attrs["refresh"])
+
+    def to_representation(self, instance):
+        return instance
+
+
+class TokenVerifySerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=2000, write_only=True)
+
+    def validate(self, attrs):
+        token = UntypedToken(attrs["token"])
+        if RevokedToken.objects.filter(jti=token.get(api_settings.JTI_CLAIM)).exists():
+            raise TokenError("Token is blacklisted")
+        return {}
+
+
 class TokenObtainApi(TokenObtainPairView):
     """Username + password -> access and refresh tokens, with failed attempts throttled
     per account and per address (shared with the site's login form)."""
@@ -94,7 +126,7 @@ class LogoutApi(APIView):
     def post(self, request):
         data = LogoutInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.refresh_token_revoke(refresh=data.validated_data["refresh"])
+        services.user_logout_device(refresh=data.validated_data["refresh"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -26,3 +26,19 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.username
+
+
+class RevokedToken(models.Model):
+    """A refresh token that may never be used again (logged out, or rotated away).
+
+    LiveShop keeps its own list rather than simplejwt's token_blacklist app: that app's
+    models declare BigAutoField keys, which MongoDB cannot store. Rows can be purged once
+    `expires_at` has passed (`manage.py purge_revoked_tokens`)."""
+
+    jti = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, null=True, related_name="+")
+    revoked_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.jti

@@ -1,14 +1,18 @@
 """Every write to accounts goes through here (pages, API and commands alike)."""
 
+from datetime import UTC, datetime
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.settings import api_settings
 
-from accounts.models import User
+from accounts.models import RevokedToken, User
+from accounts.tokens import RevocableRefreshToken
 from liveshop.errors import ApplicationError
 from liveshop.images import normalize_image
 
@@ -20,8 +24,11 @@ def _email_taken(email: str, *, exclude: User | None = None) -> bool:
     return users.exists()
 
 
-def user_register(*, username: str, email: str, password: str) -> User:
-    """Create a buyer account. Role and staff flags are never taken from the caller."""
+def user_register(
+    *, username: str, email: str, password: str, enforce_password_rules: bool = True
+) -> User:
+    """Create a buyer account. Role and staff flags are never taken from the caller.
+    Only seed_demo turns the password rules off (its demo password is simple on purpose)."""
     username = username.strip()
     email = User.objects.normalize_email(email.strip())
     errors: dict[str, list[str]] = {}
@@ -42,7 +49,8 @@ def user_register(*, username: str, email: str, password: str) -> User:
     if "username" not in errors and User.objects.filter(username__iexact=username).exists():
         errors["username"] = ["A user with that username already exists."]
     try:
-        validate_password(password, user=user)
+        if enforce_password_rules:
+            validate_password(password, user=user)
     except ValidationError as exc:
         errors["password"] = exc.messages
     if errors:
@@ -50,6 +58,13 @@ def user_register(*, username: str, email: str, password: str) -> User:
     user.set_password(password)
     user.save()
     return user
+
+
+def staff_user_create(*, username: str, email: str, password: str) -> User:
+    """A staff account for Django admin (used by seed_demo; production uses createsuperuser)."""
+    return User.objects.create_user(
+        username=username, email=email, password=password, is_staff=True, is_superuser=True
+    )
 
 
 def user_update_profile(
@@ -101,10 +116,45 @@ def user_become_seller(*, user: User, shop_name: str, bio: str = "") -> User:
     return user
 
 
-def refresh_token_revoke(*, refresh: str) -> None:
-    """Log a device out: its refresh token can never be used again."""
+def refresh_token_revoke(*, token: RevocableRefreshToken) -> None:
+    """Put a (verified) refresh token on the revocation list.
+
+    The unique jti makes this the arbiter when two requests race with the same token:
+    exactly one revokes it, the other is told the token is no longer valid."""
+    user_id = token.get(api_settings.USER_ID_CLAIM)
     try:
         with transaction.atomic():
-            RefreshToken(refresh).blacklist()
+            RevokedToken.objects.create(
+                jti=token[api_settings.JTI_CLAIM],
+                user=User.objects.filter(pk=user_id).first() if user_id else None,
+                expires_at=datetime.fromtimestamp(token["exp"], tz=UTC),
+            )
+    except IntegrityError:
+        raise TokenError("Token is blacklisted") from None
+
+
+def user_logout_device(*, refresh: str) -> None:
+    """Log a device out: its refresh token can never be used again."""
+    try:
+        refresh_token_revoke(token=RevocableRefreshToken(refresh))
     except TokenError as exc:
         raise ApplicationError(str(exc), code="token_not_valid", status=401) from None
+
+
+def refresh_token_rotate(*, refresh: str) -> dict[str, str]:
+    """Trade a refresh token for a new access token and a new refresh token; the old
+    refresh token is revoked, so a stolen copy used after rotation fails."""
+    token = RevocableRefreshToken(refresh)
+    user_id = token.get(api_settings.USER_ID_CLAIM)
+    user = User.objects.filter(pk=user_id, is_active=True).first() if user_id else None
+    if user is None:
+        raise TokenError("No active account found for the given token.")
+    refresh_token_revoke(token=token)
+    new_refresh = RevocableRefreshToken.for_user(user)
+    return {"access": str(new_refresh.access_token), "refresh": str(new_refresh)}
+
+
+def revoked_tokens_purge() -> int:
+    """Forget revocations of tokens that have expired anyway."""
+    deleted, _ = RevokedToken.objects.filter(expires_at__lt=timezone.now()).delete()
+    return deleted

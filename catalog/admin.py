@@ -12,7 +12,16 @@ class CategoryAdmin(admin.ModelAdmin):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ["name", "seller", "category", "price", "currency", "stock", "is_active", "created_at"]
+    list_display = [
+        "name",
+        "seller",
+        "category",
+        "price",
+        "currency",
+        "stock",
+        "is_active",
+        "created_at",
+    ]
     list_filter = ["is_active", "category", "currency", "created_at"]
     search_fields = ["name", "description", "seller__username", "seller__shop_name"]
     list_select_related = ["seller", "category"]

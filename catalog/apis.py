@@ -83,9 +83,7 @@ class CategoryViewSet(viewsets.ReadOnlyModelViewSet):
     filter_backends: list = []
 
 
-class ProductViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
+class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Anyone reads products on sale; a seller creates products and changes only their own
     (another seller's product id answers 404, exactly like a missing one). DELETE takes a
     product off sale rather than erasing it, because orders refer to it."""
@@ -140,7 +138,9 @@ class ProductViewSet(
     def mine(self, request):
         """The signed-in seller's own products, on sale or not."""
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(ProductSerializer(page, many=True, context={"request": request}).data)
+        return self.get_paginated_response(
+            ProductSerializer(page, many=True, context={"request": request}).data
+        )
 
     def _change(self, request, *, partial: bool):
         product = self.get_object()

@@ -15,6 +15,8 @@ class ProductForm(forms.Form):
     currency = forms.ChoiceField(choices=Currency.choices, initial=Currency.USD)
     stock = forms.IntegerField(min_value=0, max_value=1_000_000, initial=1)
     image = forms.ImageField(
-        required=False, help_text="JPEG, PNG, GIF or WebP, at most 5 MB.", widget=forms.ClearableFileInput
+        required=False,
+        help_text="JPEG, PNG, GIF or WebP, at most 5 MB.",
+        widget=forms.ClearableFileInput,
     )
     is_active = forms.BooleanField(required=False, initial=True, label="On sale")

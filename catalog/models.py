@@ -46,7 +46,9 @@ class Product(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(condition=models.Q(price__gt=0), name="product_price_positive"),
-            models.CheckConstraint(condition=models.Q(stock__gte=0), name="product_stock_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(stock__gte=0), name="product_stock_not_negative"
+            ),
         ]
         indexes = [
             models.Index(fields=["is_active", "-created_at"]),

@@ -102,5 +102,7 @@ def seller_product_edit(request, pk: str):
 def seller_product_deactivate(request, pk: str):
     product = get_object_or_404(selectors.products_of_seller(seller=request.user), pk=pk)
     services.product_deactivate(product=product, actor=request.user)
-    messages.success(request, f"“{product.name}” is off sale. You can put it back on sale from Edit.")
+    messages.success(
+        request, f"“{product.name}” is off sale. You can put it back on sale from Edit."
+    )
     return redirect("catalog:seller-products")

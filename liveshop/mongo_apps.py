@@ -4,7 +4,6 @@ integer auto keys are switched to ObjectId keys (django-mongodb-backend has no A
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.auth.apps import AuthConfig
 from django.contrib.contenttypes.apps import ContentTypesConfig
-from rest_framework_simplejwt.token_blacklist.apps import TokenBlacklistConfig
 
 OBJECT_ID_FIELD = "django_mongodb_backend.fields.ObjectIdAutoField"
 
@@ -18,8 +17,4 @@ class MongoAuthConfig(AuthConfig):
 
 
 class MongoContentTypesConfig(ContentTypesConfig):
-    default_auto_field = OBJECT_ID_FIELD
-
-
-class MongoTokenBlacklistConfig(TokenBlacklistConfig):
     default_auto_field = OBJECT_ID_FIELD

@@ -26,7 +26,7 @@ urlpatterns = [
     # Uploaded images are re-encoded on the way in (liveshop/images.py), so serving them
     # from daphne is safe; a CDN or proxy in front may take this over in production.
     re_path(
-        r"^%s(?P<path>.*)$" % settings.MEDIA_URL.lstrip("/"),
+        rf"^{settings.MEDIA_URL.lstrip('/')}(?P<path>.*)$",
         serve_file,
         {"document_root": settings.MEDIA_ROOT},
     ),
