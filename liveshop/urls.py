@@ -9,6 +9,7 @@ from accounts import urls as accounts_urls
 from accounts.views import seller_profile
 from catalog import urls as catalog_urls
 from catalog.views import home
+from liveshop.views import healthz
 
 api_v1 = [
     *accounts_urls.api_urlpatterns,
@@ -21,6 +22,7 @@ urlpatterns = [
     path("sellers/<str:username>/", seller_profile, name="seller-profile"),
     path("", include("catalog.urls")),
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Uploaded images are re-encoded on the way in (liveshop/images.py), so serving them
