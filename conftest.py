@@ -110,8 +110,11 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def _isolated_state(settings, tmp_path):
-    """Each test starts with an empty cache (login counters) and its own upload folder."""
+    """Each test starts with an empty cache (login counters) and its own upload folder.
+    PBKDF2 costs ~0.4 s per hash and tests make users by the dozen: a fast hasher changes
+    no behaviour under test, only the wait."""
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
     yield
     cache.clear()

@@ -1,5 +1,7 @@
 """Accounts API: registration, JWT tokens, logout, the signed-in user, becoming a seller."""
 
+from collections.abc import Mapping
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -7,7 +9,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.serializers import PasswordField, TokenObtainPairSerializer
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import UntypedToken
 from rest_framework_simplejwt.views import TokenObtainPairView
@@ -68,6 +70,12 @@ class RegisterApi(APIView):
 class TokenObtainSerializer(TokenObtainPairSerializer):
     token_class = RevocableRefreshToken
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # simplejwt's PasswordField trims whitespace, but registration and the site login
+        # keep it: a password with a leading or trailing space could never get a token.
+        self.fields["password"] = PasswordField(trim_whitespace=False)
+
 
 class TokenRefreshSerializer(serializers.Serializer):
     """Rotating refresh: the old refresh token is revoked (see services)."""
@@ -97,12 +105,17 @@ class TokenObtainApi(TokenObtainPairView):
     per account and per address (shared with the site's login form)."""
 
     def post(self, request, *args, **kwargs):
-        username = str(request.data.get("username", ""))[:150]
+        # A JSON body may be a list, number, string or null, which have no .get(): that
+        # answered 500. Count it under no username; the serializer then answers 400.
+        data = request.data if isinstance(request.data, Mapping) else {}
+        username = str(data.get("username", ""))[:150]
         ip = login_throttle.client_ip(request)
         try:
             login_throttle.login_attempt_check(username=username, ip=ip)
         except login_throttle.LoginThrottled as exc:
-            raise exceptions.Throttled(wait=exc.retry_after, detail=str(exc)) from None
+            throttled = exceptions.Throttled(detail=str(exc))
+            throttled.wait = exc.retry_after  # sets Retry-After without DRF's extra sentence
+            raise throttled from None
         try:
             response = super().post(request, *args, **kwargs)
         except exceptions.AuthenticationFailed:

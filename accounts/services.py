@@ -96,7 +96,7 @@ def user_update_profile(
     if bio is not None:
         user.bio = bio.strip()
     if avatar is not None:
-        user.avatar = normalize_image(avatar)
+        user.avatar = normalize_image(avatar, field="avatar")
     user.full_clean(exclude=["password", "avatar"])
     user.save()
     return user

@@ -51,8 +51,10 @@ class ThrottledLoginView(LoginView):
                 username=username, ip=login_throttle.client_ip(request)
             )
         except login_throttle.LoginThrottled as exc:
-            form = self.get_form()
-            form.errors.clear()
+            # An unbound form: reading a bound form's errors runs authenticate(), i.e.
+            # the password would still be checked (hashed, logged) on a refused try.
+            form = self.get_form_class()(self.request, initial={"username": username})
+            form.cleaned_data = {}  # add_error() expects it; an unbound form has none
             form.add_error(None, str(exc))
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)

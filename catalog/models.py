@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxLengthValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
@@ -31,7 +31,10 @@ class Product(models.Model):
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=220, unique=True)
-    description = models.TextField(max_length=5000, blank=True)
+    # TextField's max_length only sizes form widgets; the validator makes full_clean enforce it.
+    description = models.TextField(
+        max_length=5000, blank=True, validators=[MaxLengthValidator(5000)]
+    )
     price = models.DecimalField(
         max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
     )

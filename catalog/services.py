@@ -19,15 +19,8 @@ EDITABLE_FIELDS = frozenset(
 
 def _unique_slug(name: str) -> str:
     # A random suffix keeps slugs unique without a read-then-write race between sellers.
-    base = slugify(name)[:200] or "product"
+    base = slugify(name[:300])[:200] or "product"
     return f"{base}-{secrets.token_hex(3)}"
-
-
-def _image_or_field_error(upload: UploadedFile):
-    try:
-        return normalize_image(upload)
-    except ValidationError as exc:
-        raise ValidationError({"image": exc.messages}) from None
 
 
 def _save_checked(product: Product) -> Product:
@@ -69,7 +62,7 @@ def product_create(
         is_active=is_active,
     )
     if image:
-        product.image = _image_or_field_error(image)
+        product.image = normalize_image(image)
     return _save_checked(product)
 
 
@@ -83,7 +76,7 @@ def product_update(*, product: Product, actor: User, **changes) -> Product:
     for field, value in changes.items():
         if field == "image":
             if value:
-                product.image = _image_or_field_error(value)
+                product.image = normalize_image(value)
             elif value is False:  # a cleared file input
                 product.image = ""
             continue

@@ -66,7 +66,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         message = _validation_summary(fields)
         response.data = error_body("invalid", message, fields)
     elif isinstance(exc, exceptions.APIException):
-        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        detail = exc.detail
+        # simplejwt puts a dict in `detail` ({"detail": ..., "code": ..., "messages": ...}).
+        message = detail.get("detail", exc.default_detail) if isinstance(detail, dict) else detail
         code = _first_code(exc.get_codes(), exc.default_code)
         response.data = error_body(code, str(message))
     return response

@@ -16,10 +16,17 @@ ALLOWED_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
 MAX_STORED_SIDE = 2000  # pixels; larger photos are scaled down, pages never need more
 
 
-def normalize_image(upload) -> ContentFile:
+def normalize_image(upload, *, field: str = "image") -> ContentFile:
     """Check an uploaded file and return a re-encoded copy under a fresh name.
 
-    Raises django ValidationError with a message a person can act on."""
+    Raises django ValidationError on `field`, with a message a person can act on."""
+    try:
+        return _checked_and_encoded(upload)
+    except ValidationError as exc:
+        raise ValidationError({field: exc.error_list}) from None
+
+
+def _checked_and_encoded(upload) -> ContentFile:
     size = getattr(upload, "size", None)
     limit = settings.MAX_IMAGE_UPLOAD_BYTES
     if size is not None and size > limit:

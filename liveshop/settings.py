@@ -295,4 +295,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Replaces Django's own console logger, which would print every line twice.
+    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }

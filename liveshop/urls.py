@@ -1,7 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.static import serve as serve_file
 from drf_spectacular.views import SpectacularAPIView
 
 import liveshop.converters  # noqa: F401  (registers the "pk" converter)
@@ -9,7 +8,7 @@ from accounts import urls as accounts_urls
 from accounts.views import seller_profile
 from catalog import urls as catalog_urls
 from catalog.views import home
-from liveshop.views import healthz
+from liveshop.views import healthz, serve_media
 
 api_v1 = [
     *accounts_urls.api_urlpatterns,
@@ -27,9 +26,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Uploaded images are re-encoded on the way in (liveshop/images.py), so serving them
     # from daphne is safe; a CDN or proxy in front may take this over in production.
-    re_path(
-        rf"^{settings.MEDIA_URL.lstrip('/')}(?P<path>.*)$",
-        serve_file,
-        {"document_root": settings.MEDIA_ROOT},
-    ),
+    re_path(rf"^{settings.MEDIA_URL.lstrip('/')}(?P<path>.*)$", serve_media),
 ]

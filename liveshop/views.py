@@ -1,7 +1,9 @@
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.static import serve
 
 
 @never_cache
@@ -22,3 +24,9 @@ def healthz(request):
     return JsonResponse(
         {"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503
     )
+
+
+def serve_media(request, path: str):
+    """Uploaded images (re-encoded on the way in, see liveshop/images.py). MEDIA_ROOT is read
+    per request so tests and deployments that move it are honoured."""
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
