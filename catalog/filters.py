@@ -14,8 +14,12 @@ class ProductFilter(django_filters.FilterSet):
         queryset=Category.objects.all(),
         label="Category",
     )
-    min_price = django_filters.NumberFilter(field_name="price", lookup_expr="gte", min_value=0)
-    max_price = django_filters.NumberFilter(field_name="price", lookup_expr="lte", min_value=0)
+    min_price = django_filters.NumberFilter(
+        field_name="price", lookup_expr="gte", min_value=0, label="Min price"
+    )
+    max_price = django_filters.NumberFilter(
+        field_name="price", lookup_expr="lte", min_value=0, label="Max price"
+    )
     in_stock = django_filters.BooleanFilter(method="filter_in_stock", label="In stock only")
     seller = django_filters.CharFilter(
         field_name="seller__username", lookup_expr="iexact", max_length=150, label="Seller"

@@ -1,7 +1,10 @@
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
+from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -22,7 +25,17 @@ def home(request):
 
 def product_list(request):
     product_filter = ProductFilter(request.GET or None, queryset=selectors.products_on_sale())
-    products = product_filter.qs if product_filter.is_valid() else selectors.products_on_sale()
+    if product_filter.is_bound and not product_filter.is_valid():
+        # Apply the filters that make sense and say which were ignored (the template lists
+        # the errors), rather than dropping every filter for one typo.
+        errors = product_filter.errors
+        usable = {key: request.GET.getlist(key) for key in request.GET if key not in errors}
+        usable_filter = ProductFilter(
+            QueryDict(urlencode(usable, doseq=True)), queryset=selectors.products_on_sale()
+        )
+        products = usable_filter.qs if usable_filter.is_valid() else selectors.products_on_sale()
+    else:
+        products = product_filter.qs
     page = Paginator(products, PRODUCTS_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

@@ -184,6 +184,18 @@ def test_invalid_filters_still_show_the_page(client, make_product, params):
     assert "Velvet blazer" in response.text
 
 
+def test_an_invalid_filter_is_ignored_but_the_valid_ones_still_apply(client, make_product):
+    make_product(name="Velvet blazer", price=Decimal("80.00"))
+    make_product(name="Cotton tee", price=Decimal("15.00"))
+
+    response = client.get(LIST, {"max_price": "20", "min_price": "abc"})
+
+    assert response.status_code == 200
+    assert "Cotton tee" in response.text
+    assert "Velvet blazer" not in response.text
+    assert "Some filters were ignored" in response.text
+
+
 def _page_queries(client, make_product, other_seller, shoes, count: int) -> int:
     Product.objects.all().delete()
     for number in range(count):
