@@ -1,7 +1,6 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels.
 
-The room socket routes arrive with the rooms app; the stack around them (allowed origins,
-session auth) is set up here once."""
+Every socket passes the gatekeeper first (allowed origins, session or JWT auth)."""
 
 import os
 
@@ -10,17 +9,14 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liveshop.settings")
 django_asgi_app = get_asgi_application()  # before importing anything that touches models
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-websocket_urlpatterns: list = []
+from liveshop.websocket import SocketGatekeeper  # noqa: E402
+from rooms.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": SocketGatekeeper(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -133,10 +133,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "accounts",
     "catalog",
+    "rooms",
 ]
 
 # MongoDB keeps its own migrations (ObjectId keys); a test keeps them in step with the models.
-MONGO_MIGRATED_APPS = ["admin", "auth", "contenttypes", "accounts", "catalog"]
+MONGO_MIGRATED_APPS = ["admin", "auth", "contenttypes", "accounts", "catalog", "rooms"]
 if USING_MONGODB:
     MIGRATION_MODULES = {app: f"mongo_migrations.{app}" for app in MONGO_MIGRATED_APPS}
 

@@ -7,12 +7,14 @@ import liveshop.converters  # noqa: F401  (registers the "pk" converter)
 from accounts import urls as accounts_urls
 from accounts.views import seller_profile
 from catalog import urls as catalog_urls
+from rooms import urls as rooms_urls
 from catalog.views import home
 from liveshop.views import healthz, serve_media
 
 api_v1 = [
     *accounts_urls.api_urlpatterns,
     *catalog_urls.api_urlpatterns,
+    *rooms_urls.api_urlpatterns,
 ]
 
 urlpatterns = [
@@ -20,6 +22,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("sellers/<str:username>/", seller_profile, name="seller-profile"),
     path("", include("catalog.urls")),
+    path("", include("rooms.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include((api_v1, "api"), namespace="api")),

@@ -1,0 +1,449 @@
+"""The room socket, `/ws/rooms/<room_id>/` (protocol: docs/realtime.md).
+
+Thin by design: authorize on connect, dispatch each frame on its "type" to one method, keep
+shared state in the room store, call services for database writes, and answer every refusal
+with {"type": "error", "code", "message"}. Nothing a client sends may crash the consumer.
+"""
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from liveshop.errors import ApplicationError
+from rooms import selectors, services
+from rooms.events import room_event_send, room_group, room_staff_group, room_user_group
+from rooms.models import ShoppingRoom
+from rooms.store import get_store
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_CHARS = 16 * 1024
+MAX_BAD_FRAMES = 10  # malformed frames tolerated before the socket is closed
+CHAT_MAX_CHARS = 500
+CHAT_RATE = (5, 10.0)  # messages per seconds, per user and room
+VIEWER_COUNT_INTERVAL = 0.5  # at most two viewer-count messages per second per room
+MAX_MUTE_MINUTES = 24 * 60
+MAX_SLOW_MODE_SECONDS = 3600
+CLOSE_BANNED = 4403
+CLOSE_MALFORMED = 4400
+# C0/C1 control characters and Unicode format controls that can reorder or hide text.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+ID_PATTERN = re.compile(r"^(?:[0-9]{1,18}|[0-9a-f]{24})$")
+
+# Tasks that must outlive the socket that started them (chat persistence, announcements).
+_background_tasks: set[asyncio.Task] = set()
+
+
+def run_in_background(coroutine) -> None:
+    task = asyncio.create_task(coroutine)
+    _background_tasks.add(task)
+    task.add_done_callback(_background_done)
+
+
+def _background_done(task: asyncio.Task) -> None:
+    _background_tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("room background task failed", exc_info=task.exception())
+
+
+async def announce_viewer_count(room_id: str) -> None:
+    """Tell the room its distinct-viewer count when it changed, at most twice a second.
+
+    Whoever takes the room's short lock announces, then checks again after the interval,
+    so changes made meanwhile (on any server process) are coalesced into one message."""
+    store = get_store()
+    lock = f"viewer-count:{room_id}"
+    if not await store.acquire(lock, ttl=VIEWER_COUNT_INTERVAL * 4):
+        return
+    try:
+        while True:
+            count = await store.viewer_count(room_id)
+            if str(count) == await store.value_get(f"viewer-count-sent:{room_id}"):
+                return
+            await store.value_set(f"viewer-count-sent:{room_id}", str(count), ttl=3600)
+            await room_event_send(room_group(room_id), {"type": "viewer-count", "count": count})
+            await database_sync_to_async(services.room_record_viewers)(room_id=room_id, count=count)
+            await asyncio.sleep(VIEWER_COUNT_INTERVAL)
+            await store.acquire(lock, ttl=VIEWER_COUNT_INTERVAL * 4)  # keep holding it
+    finally:
+        await store.release(lock)
+
+
+class Refusal(Exception):
+    """A frame the consumer turns down; becomes {"type": "error", ...} for the sender."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _id_field(frame: dict, name: str, *, nullable: bool = False) -> str | None:
+    value = frame.get(name)
+    if value is None and nullable and name in frame:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise Refusal("invalid", f"`{name}` must be an id.")
+    value = str(value)
+    if not ID_PATTERN.match(value):
+        raise Refusal("invalid", f"`{name}` must be an id.")
+    return value
+
+
+def _int_field(frame: dict, name: str, *, low: int, high: int) -> int:
+    value = frame.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise Refusal("invalid", f"`{name}` must be a whole number from {low} to {high}.")
+    return value
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    # --- connection ----------------------------------------------------------------------
+    async def connect(self) -> None:
+        self.room_id = self.scope["url_route"]["kwargs"]["room_id"]
+        self.user = self.scope["user"]
+        self.joined = False
+        self.bad_frames = 0
+        self.store = get_store()
+        room = await database_sync_to_async(self._load_room)()
+        if room is None:
+            await self.close()
+            return
+        if self.user.is_authenticated and await self.store.is_banned(self.room_id, self.user.pk):
+            await self.close()
+            return
+        await self.accept()
+
+        self.groups_joined = [room_group(self.room_id)]
+        if self.user.is_authenticated:
+            self.groups_joined.append(room_user_group(self.room_id, self.user.pk))
+        if self.role in {"seller", "moderator"}:
+            self.groups_joined.append(room_staff_group(self.room_id))
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+        self.viewer_key = (
+            f"user:{self.user.pk}" if self.user.is_authenticated else f"anon:{self.channel_name}"
+        )
+        viewer_count = await self.store.viewer_join(self.room_id, self.viewer_key)
+        self.joined = True
+        await self._send_room_state(room, viewer_count)
+        if self.user.is_authenticated and self.role != "seller":
+            await room_event_send(
+                room_staff_group(self.room_id),
+                {"type": "join-room", "user": selectors.user_summary(self.user)},
+            )
+        run_in_background(announce_viewer_count(self.room_id))
+
+    def _load_room(self) -> ShoppingRoom | None:
+        room = selectors.room_with_details(self.room_id)
+        if room is not None:
+            self.role = selectors.room_role(room, self.user)
+            self.room_status = room.status
+            self.seller_id = room.seller_id
+            self.spotlight_fallback = selectors.spotlight_from_db(room)
+        return room
+
+    async def disconnect(self, code: int) -> None:
+        if not getattr(self, "joined", False):
+            return
+        self.joined = False
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        await self.store.viewer_leave(self.room_id, self.viewer_key)
+        if self.user.is_authenticated and self.role != "seller":
+            await room_event_send(
+                room_staff_group(self.room_id),
+                {"type": "leave-room", "user": selectors.user_summary(self.user)},
+            )
+        run_in_background(announce_viewer_count(self.room_id))
+
+    async def _send_room_state(self, room: ShoppingRoom, viewer_count: int) -> None:
+        spotlight = await self.store.spotlight_get(self.room_id)
+        queue_position = None
+        if self.user.is_authenticated:
+            queue_position = await self.store.queue_position(self.room_id, self.user.pk)
+        await self.send_event(
+            {
+                "type": "room-state",
+                "room": {
+                    "id": room.pk,
+                    "title": room.title,
+                    "status": room.status,
+                    "seller": selectors.user_summary(room.seller),
+                },
+                "viewer_count": viewer_count,
+                "spotlight": spotlight or self.spotlight_fallback,
+                "chat": await self.store.chat_recent(self.room_id, 50),
+                "queue_position": queue_position,
+                "slow_mode": await self.store.slow_mode_get(self.room_id),
+                "you": {
+                    "id": self.user.pk if self.user.is_authenticated else None,
+                    "username": self.user.username if self.user.is_authenticated else None,
+                    "role": self.role,
+                },
+            }
+        )
+
+    # --- frames from the client --------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        try:
+            frame = self._parse(text_data, bytes_data)
+            handler = self.HANDLERS.get(frame["type"])
+            if handler is None:
+                raise Refusal("unknown_type", f"Unknown message type {frame['type']!r:.60}.")
+            await handler(self, frame)
+        except Refusal as refusal:
+            await self.send_error(refusal.code, refusal.message)
+        except ApplicationError as exc:
+            await self.send_error(exc.code, exc.message)
+        except ValidationError as exc:
+            await self.send_error("invalid", " ".join(exc.messages))
+        except Exception:
+            # A bug must cost this one frame, never the socket or anyone else's.
+            logger.exception("room socket frame failed")
+            await self.send_error("server_error", "Something went wrong; please try again.")
+
+    def _parse(self, text_data: str | None, bytes_data: bytes | None) -> dict:
+        try:
+            if text_data is None:
+                raise Refusal("invalid_frame", "Send JSON text frames, not binary ones.")
+            if len(text_data) > MAX_FRAME_CHARS:
+                raise Refusal("frame_too_large", f"Frames are limited to {MAX_FRAME_CHARS} bytes.")
+            try:
+                frame = json.loads(text_data)
+            except (ValueError, RecursionError):
+                raise Refusal("invalid_json", "Frames must be JSON objects.") from None
+            if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+                raise Refusal("invalid_frame", 'Frames must be JSON objects with a "type".')
+            return frame
+        except Refusal:
+            self.bad_frames += 1
+            if self.bad_frames >= MAX_BAD_FRAMES:
+                run_in_background(self.close(code=CLOSE_MALFORMED))
+            raise
+
+    async def send_event(self, event: dict) -> None:
+        await self.send(text_data=json.dumps(event, separators=(",", ":")))
+
+    async def send_error(self, code: str, message: str) -> None:
+        await self.send_event({"type": "error", "code": code, "message": message})
+
+    def _require_user(self, action: str) -> None:
+        if not self.user.is_authenticated:
+            raise Refusal("login_required", f"Log in to {action}.")
+
+    def _require_moderator(self) -> None:
+        if self.role not in {"seller", "moderator"}:
+            raise Refusal("permission_denied", "Only the seller and moderators can do that.")
+
+    def _require_open(self) -> None:
+        if self.room_status == ShoppingRoom.Status.ENDED:
+            raise Refusal("room_ended", "This room has ended.")
+
+    # --- chat ----------------------------------------------------------------------------
+    async def on_chat_message(self, frame: dict) -> None:
+        self._require_user("chat")
+        self._require_open()
+        text = frame.get("text")
+        if not isinstance(text, str):
+            raise Refusal("invalid", "`text` must be a string.")
+        text = CONTROL_CHARACTERS.sub("", text).strip()
+        if not 1 <= len(text) <= CHAT_MAX_CHARS:
+            raise Refusal("invalid", f"Messages are 1 to {CHAT_MAX_CHARS} characters.")
+        muted = await self.store.muted_for(self.room_id, self.user.pk)
+        if muted:
+            raise Refusal("muted", f"You are muted in this room for {muted} more seconds.")
+        limit, window = CHAT_RATE
+        if not await self.store.hit(
+            f"chat:{self.room_id}:{self.user.pk}", limit=limit, window=window
+        ):
+            raise Refusal(
+                "rate_limited", f"Slow down: at most {limit} messages per {window:.0f} s."
+            )
+        if self.role not in {"seller", "moderator"}:
+            slow = await self.store.slow_mode_get(self.room_id)
+            if slow and not await self.store.acquire(
+                f"slow:{self.room_id}:{self.user.pk}", ttl=slow
+            ):
+                raise Refusal("slow_mode", f"Slow mode: one message every {slow} s.")
+        sent_at = timezone.now()
+        message = {
+            "type": "chat-message",
+            "id": uuid.uuid4().hex,
+            "user": selectors.user_summary(self.user),
+            "text": text,
+            "sent_at": sent_at.isoformat(),
+        }
+        await self.store.chat_append(self.room_id, message)
+        await room_event_send(room_group(self.room_id), message)
+        # Persisted after the broadcast, off the hot path (moderation and replays).
+        run_in_background(
+            database_sync_to_async(services.chat_message_record)(
+                room_id=self.room_id,
+                message_id=message["id"],
+                user_id=self.user.pk,
+                text=text,
+                sent_at=sent_at,
+            )
+        )
+
+    # --- spotlight -----------------------------------------------------------------------
+    async def on_spotlight_product(self, frame: dict) -> None:
+        self._require_moderator()
+        product_id = _id_field(frame, "product_id", nullable=True)
+        await database_sync_to_async(self._spotlight)(product_id)
+
+    def _spotlight(self, product_id: str | None) -> None:
+        room = selectors.room_with_details(self.room_id)
+        services.room_spotlight(room=room, actor=self.user, product_id=product_id)
+
+    # --- queue ---------------------------------------------------------------------------
+    async def on_join_queue(self, frame: dict) -> None:
+        self._require_user("join the queue")
+        self._require_open()
+        await self.store.queue_join(self.room_id, selectors.user_summary(self.user))
+        await self._queue_changed()
+
+    async def on_leave_queue(self, frame: dict) -> None:
+        self._require_user("leave the queue")
+        if await self.store.queue_leave(self.room_id, self.user.pk):
+            await room_event_send(
+                room_user_group(self.room_id, self.user.pk),
+                {"type": "queue-position", "position": None},
+            )
+            await self._queue_changed()
+
+    async def on_queue_admit_next(self, frame: dict) -> None:
+        self._require_moderator()
+        self._require_open()
+        admitted = await self.store.queue_pop(self.room_id)
+        if admitted is None:
+            raise Refusal("queue_empty", "Nobody is waiting in the queue.")
+        await room_event_send(
+            room_user_group(self.room_id, admitted["id"]), {"type": "queue-admitted"}
+        )
+        await room_event_send(
+            room_user_group(self.room_id, admitted["id"]),
+            {"type": "queue-position", "position": None},
+        )
+        await self._queue_changed()
+
+    async def _queue_changed(self) -> None:
+        """Everyone queued learns their (new) place; the seller's side sees the whole line."""
+        queue = await self.store.queue_list(self.room_id)
+        for place, user in enumerate(queue, start=1):
+            await room_event_send(
+                room_user_group(self.room_id, user["id"]),
+                {"type": "queue-position", "position": place},
+            )
+        await room_event_send(
+            room_staff_group(self.room_id),
+            {
+                "type": "queue-update",
+                "queue": [{"user": user, "position": p} for p, user in enumerate(queue, 1)],
+            },
+        )
+
+    # --- moderation ----------------------------------------------------------------------
+    async def on_delete_message(self, frame: dict) -> None:
+        self._require_moderator()
+        message_id = frame.get("message_id")
+        if not isinstance(message_id, str) or not re.fullmatch(r"[0-9a-f]{32}", message_id):
+            raise Refusal("invalid", "`message_id` must be a message id.")
+        await self.store.chat_delete(self.room_id, message_id)
+        await database_sync_to_async(self._delete_message)(message_id)
+        await room_event_send(
+            room_group(self.room_id), {"type": "message-deleted", "message_id": message_id}
+        )
+
+    def _delete_message(self, message_id: str) -> None:
+        room = selectors.room_with_details(self.room_id)
+        services.chat_message_delete(room=room, actor=self.user, message_id=message_id)
+
+    def _target(self, frame: dict) -> str:
+        user_id = _id_field(frame, "user_id")
+        if user_id == str(self.seller_id):
+            raise Refusal("permission_denied", "The seller cannot be muted or banned.")
+        if self.user.pk is not None and user_id == str(self.user.pk):
+            raise Refusal("invalid", "You cannot mute or ban yourself.")
+        return user_id
+
+    async def on_mute_user(self, frame: dict) -> None:
+        self._require_moderator()
+        user_id = self._target(frame)
+        minutes = _int_field(frame, "minutes", low=1, high=MAX_MUTE_MINUTES)
+        await self.store.mute(self.room_id, user_id, minutes * 60)
+        await room_event_send(
+            room_user_group(self.room_id, user_id), {"type": "muted", "minutes": minutes}
+        )
+        await room_event_send(
+            room_staff_group(self.room_id),
+            {"type": "user-muted", "user_id": user_id, "minutes": minutes},
+        )
+
+    async def on_ban_user(self, frame: dict) -> None:
+        self._require_moderator()
+        user_id = self._target(frame)
+        await self.store.ban(self.room_id, user_id)
+        if await self.store.queue_leave(self.room_id, user_id):
+            await self._queue_changed()
+        await self.channel_layer.group_send(
+            room_user_group(self.room_id, user_id), {"type": "room.kick"}
+        )
+        await room_event_send(
+            room_staff_group(self.room_id), {"type": "user-banned", "user_id": user_id}
+        )
+
+    async def on_slow_mode(self, frame: dict) -> None:
+        self._require_moderator()
+        seconds = _int_field(frame, "seconds", low=0, high=MAX_SLOW_MODE_SECONDS)
+        await self.store.slow_mode_set(self.room_id, seconds)
+        await room_event_send(room_group(self.room_id), {"type": "slow-mode", "seconds": seconds})
+
+    # --- membership and reserved names -------------------------------------------------
+    async def on_join_room(self, frame: dict) -> None:
+        """Already joined by connecting; a client may ask for the state again (resync)."""
+        room = await database_sync_to_async(self._load_room)()
+        await self._send_room_state(room, await self.store.viewer_count(self.room_id))
+
+    async def on_leave_room(self, frame: dict) -> None:
+        await self.close(code=1000)
+
+    async def on_webrtc(self, frame: dict) -> None:
+        raise Refusal("unsupported", "Live video signaling is not available yet.")
+
+    HANDLERS = {
+        "chat-message": on_chat_message,
+        "spotlight-product": on_spotlight_product,
+        "join-queue": on_join_queue,
+        "leave-queue": on_leave_queue,
+        "queue-admit-next": on_queue_admit_next,
+        "delete-message": on_delete_message,
+        "mute-user": on_mute_user,
+        "ban-user": on_ban_user,
+        "slow-mode": on_slow_mode,
+        "join-room": on_join_room,
+        "leave-room": on_leave_room,
+        "webrtc-offer": on_webrtc,
+        "webrtc-answer": on_webrtc,
+        "webrtc-ice-candidate": on_webrtc,
+    }
+
+    # --- events from the channel layer -------------------------------------------------
+    async def room_event(self, message: dict) -> None:
+        event = message["event"]
+        if event["type"] == "room-status":
+            self.room_status = event["status"]
+        await self.send_event(event)
+
+    async def room_kick(self, message: dict) -> None:
+        await self.send_error("banned", "You were banned from this room.")
+        await self.close(code=CLOSE_BANNED)

@@ -1,0 +1,78 @@
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from catalog.models import Product
+
+
+class ShoppingRoom(models.Model):
+    """A seller's live show. Status only ever moves scheduled -> live -> ended
+    (rooms.services holds the one transition table)."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        LIVE = "live", "Live"
+        ENDED = "ended", "Ended"
+
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rooms"
+    )
+    title = models.CharField(max_length=120)
+    description = models.TextField(max_length=2000, blank=True)
+    cover_image = models.ImageField(upload_to="rooms/%Y/%m/", blank=True)
+    products = models.ManyToManyField(Product, related_name="rooms", blank=True)
+    moderators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="moderated_rooms", blank=True
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    scheduled_start = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    spotlight_product = models.ForeignKey(
+        Product, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    peak_viewers = models.PositiveIntegerField(default=0)
+    total_chat_messages = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "scheduled_start"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("rooms:room-detail", kwargs={"pk": self.pk})
+
+    @property
+    def is_live(self) -> bool:
+        return self.status == self.Status.LIVE
+
+    @property
+    def is_ended(self) -> bool:
+        return self.status == self.Status.ENDED
+
+
+class ChatMessage(models.Model):
+    """A chat line, persisted after it was broadcast (for moderation and replays).
+    `message_id` is the id clients saw on the socket."""
+
+    room = models.ForeignKey(ShoppingRoom, on_delete=models.CASCADE, related_name="messages")
+    message_id = models.CharField(max_length=32, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_messages"
+    )
+    text = models.CharField(max_length=500)
+    sent_at = models.DateTimeField()
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["sent_at"]
+        indexes = [models.Index(fields=["room", "sent_at"])]
+
+    def __str__(self) -> str:
+        return self.text[:40]

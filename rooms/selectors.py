@@ -1,0 +1,65 @@
+"""Named reads of rooms, and the shapes rooms take on the socket."""
+
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+
+from accounts.models import User
+from catalog.models import Product
+from rooms.models import ShoppingRoom
+
+
+def rooms_for_listing() -> QuerySet[ShoppingRoom]:
+    """Live rooms first, then upcoming (soonest first), then ended (latest first)."""
+    order = Case(
+        When(status=ShoppingRoom.Status.LIVE, then=Value(0)),
+        When(status=ShoppingRoom.Status.SCHEDULED, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    return (
+        ShoppingRoom.objects.filter(seller__is_active=True)
+        .select_related("seller", "spotlight_product")
+        .annotate(status_order=order)
+        .order_by("status_order", "scheduled_start")
+    )
+
+
+def room_with_details(room_id) -> ShoppingRoom | None:
+    return (
+        ShoppingRoom.objects.select_related("seller", "spotlight_product")
+        .prefetch_related("products", "moderators")
+        .filter(pk=room_id)
+        .first()
+    )
+
+
+def user_summary(user: User) -> dict:
+    return {"id": user.pk, "username": user.username, "display_name": user.public_name}
+
+
+def product_summary(product: Product) -> dict:
+    """How a product travels on the socket (spotlight-product, room-state)."""
+    return {
+        "id": product.pk,
+        "name": product.name,
+        "price": str(product.price),
+        "currency": product.currency,
+        "stock": product.stock,
+        "image_url": product.image.url if product.image else None,
+    }
+
+
+def room_role(room: ShoppingRoom, user) -> str:
+    """seller | moderator | buyer | anonymous, as the socket's `you.role` says."""
+    if not user.is_authenticated:
+        return "anonymous"
+    if user.pk == room.seller_id:
+        return "seller"
+    if user.is_staff or room.moderators.filter(pk=user.pk).exists():
+        return "moderator"
+    return "buyer"
+
+
+def spotlight_from_db(room: ShoppingRoom) -> dict | None:
+    """The spotlight as the database knows it: the fallback when the room store has none
+    (a fresh Redis), so late joiners always see it."""
+    return product_summary(room.spotlight_product) if room.spotlight_product_id else None

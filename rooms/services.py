@@ -1,0 +1,197 @@
+"""Every write to rooms goes through here: pages, API, the room socket and commands."""
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import User
+from catalog.models import Product
+from liveshop.errors import NotFoundError, PermissionDeniedError
+from liveshop.images import normalize_image
+from rooms.events import room_event_on_commit, room_group
+from rooms.exceptions import IllegalTransition, RoomEnded
+from rooms.models import ChatMessage, ShoppingRoom
+from rooms.selectors import product_summary
+from rooms.store import get_store
+
+Status = ShoppingRoom.Status
+
+# The one transition table: scheduled -> live -> ended, nothing else.
+TRANSITIONS: dict[str, set[str]] = {
+    Status.SCHEDULED: {Status.LIVE},
+    Status.LIVE: {Status.ENDED},
+    Status.ENDED: set(),
+}
+
+EDITABLE_FIELDS = frozenset(
+    {"title", "description", "scheduled_start", "products", "cover_image", "moderators"}
+)
+
+
+def _own_room(room: ShoppingRoom, actor: User) -> None:
+    if room.seller_id != actor.pk:
+        raise NotFoundError("No such room.")
+
+
+def _check_products(seller: User, products) -> list[Product]:
+    products = list(products)
+    wrong = [p for p in products if p.seller_id != seller.pk or not p.is_active]
+    if wrong:
+        raise ValidationError(
+            {"products": [f"“{p.name}” is not one of your products on sale." for p in wrong]}
+        )
+    return products
+
+
+def room_can_moderate(room: ShoppingRoom, user) -> bool:
+    return bool(
+        user.is_authenticated
+        and (
+            user.pk == room.seller_id
+            or user.is_staff
+            or room.moderators.filter(pk=user.pk).exists()
+        )
+    )
+
+
+def room_create(
+    *,
+    seller: User,
+    title: str,
+    scheduled_start: datetime,
+    description: str = "",
+    products=(),
+    moderators=(),
+    cover_image: UploadedFile | None = None,
+) -> ShoppingRoom:
+    if not seller.is_seller:
+        raise PermissionDeniedError("Only sellers can open shopping rooms. Become a seller first.")
+    products = _check_products(seller, products)
+    room = ShoppingRoom(
+        seller=seller,
+        title=title.strip(),
+        description=description.strip(),
+        scheduled_start=scheduled_start,
+    )
+    if cover_image:
+        room.cover_image = normalize_image(cover_image, field="cover_image")
+    room.full_clean(exclude=["cover_image"])
+    with transaction.atomic():
+        room.save()
+        room.products.set(products)
+        room.moderators.set([m for m in moderators if m.pk != seller.pk])
+    return room
+
+
+def room_update(*, room: ShoppingRoom, actor: User, **changes) -> ShoppingRoom:
+    _own_room(room, actor)
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise ValidationError({name: ["This field cannot be changed."] for name in unknown})
+    if room.is_ended:
+        raise RoomEnded("This room has ended; it can no longer be changed.")
+    products = changes.pop("products", None)
+    moderators = changes.pop("moderators", None)
+    cover_image = changes.pop("cover_image", None)
+    for field, value in changes.items():
+        setattr(room, field, value.strip() if isinstance(value, str) else value)
+    if cover_image:
+        room.cover_image = normalize_image(cover_image, field="cover_image")
+    elif cover_image is False:
+        room.cover_image = ""
+    if products is not None:
+        products = _check_products(actor, products)
+    room.full_clean(exclude=["cover_image"])
+    with transaction.atomic():
+        room.save()
+        if products is not None:
+            room.products.set(products)
+            if room.spotlight_product_id and room.spotlight_product not in products:
+                room_spotlight(room=room, actor=actor, product_id=None)
+        if moderators is not None:
+            room.moderators.set([m for m in moderators if m.pk != actor.pk])
+    return room
+
+
+def _transition(room: ShoppingRoom, actor: User, to: str, **stamps) -> ShoppingRoom:
+    _own_room(room, actor)
+    if to not in TRANSITIONS[room.status]:
+        if room.is_ended:
+            raise RoomEnded("This room has ended.")
+        raise IllegalTransition(f"A {room.status} room cannot become {to}.")
+    with transaction.atomic():
+        # Conditional update: of two racing requests exactly one moves the room.
+        moved = ShoppingRoom.objects.filter(pk=room.pk, status=room.status).update(
+            status=to, **stamps
+        )
+        if not moved:
+            room.refresh_from_db()
+            raise IllegalTransition(f"The room is already {room.status}.")
+        room.refresh_from_db()
+        room_event_on_commit(room_group(room.pk), {"type": "room-status", "status": to})
+    return room
+
+
+def room_go_live(*, room: ShoppingRoom, actor: User) -> ShoppingRoom:
+    return _transition(room, actor, Status.LIVE, started_at=timezone.now())
+
+
+def room_end(*, room: ShoppingRoom, actor: User) -> ShoppingRoom:
+    return _transition(room, actor, Status.ENDED, ended_at=timezone.now())
+
+
+def room_spotlight(*, room: ShoppingRoom, actor: User, product_id) -> ShoppingRoom:
+    """Put one of the room's products in the spotlight (None clears it). Seller, staff and
+    the seller's moderators may; the product must be in the room."""
+    if not room_can_moderate(room, actor):
+        raise PermissionDeniedError("Only the seller and moderators can spotlight products.")
+    if room.is_ended:
+        raise RoomEnded("This room has ended.")
+    product = None
+    if product_id is not None:
+        product = room.products.filter(pk=product_id, is_active=True).first()
+        if product is None:
+            raise ValidationError({"product_id": ["That product is not in this room."]})
+    payload = product_summary(product) if product else None
+    with transaction.atomic():
+        ShoppingRoom.objects.filter(pk=room.pk).update(spotlight_product=product)
+        room.spotlight_product = product
+
+        async def remember() -> None:
+            await get_store().spotlight_set(str(room.pk), payload)
+
+        room_event_on_commit(
+            room_group(room.pk), {"type": "spotlight-product", "product": payload}, before=remember
+        )
+    return room
+
+
+def chat_message_record(
+    *, room_id, message_id: str, user_id, text: str, sent_at: datetime
+) -> ChatMessage:
+    """Persist a chat line that was already broadcast (off the hot path)."""
+    with transaction.atomic():
+        message = ChatMessage.objects.create(
+            room_id=room_id, message_id=message_id, user_id=user_id, text=text, sent_at=sent_at
+        )
+        ShoppingRoom.objects.filter(pk=room_id).update(
+            total_chat_messages=F("total_chat_messages") + 1
+        )
+    return message
+
+
+def chat_message_delete(*, room: ShoppingRoom, actor: User, message_id: str) -> None:
+    if not room_can_moderate(room, actor):
+        raise PermissionDeniedError("Only the seller and moderators can delete messages.")
+    ChatMessage.objects.filter(room=room, message_id=message_id, deleted_at=None).update(
+        deleted_at=timezone.now(), deleted_by=actor
+    )
+
+
+def room_record_viewers(*, room_id, count: int) -> None:
+    """Keep the room's peak audience (only ever grows; conditional, so races are safe)."""
+    ShoppingRoom.objects.filter(pk=room_id, peak_viewers__lt=count).update(peak_viewers=count)

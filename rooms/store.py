@@ -1,0 +1,471 @@
+"""Room state shared by every server process: viewers, recent chat, queue, spotlight,
+mutes, bans, slow mode and rate-limit windows.
+
+One interface, two implementations that pass the same tests (rooms/tests/test_store.py):
+- RedisRoomStore: production; every daphne process sees the same state.
+- MemoryRoomStore: the embedded default (one process, no Redis).
+
+Methods are async (the room consumer is). Sync callers (services behind the REST API) use
+`async_to_sync`; the Redis store keeps one client per event loop so that works anywhere.
+"""
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+import weakref
+from abc import ABC, abstractmethod
+from collections import deque
+from functools import lru_cache
+
+from django.conf import settings
+
+CHAT_KEPT = 200  # recent messages kept per room (late joiners get the last 50)
+
+
+class RoomStore(ABC):
+    # --- viewers: distinct people, each possibly with several sockets (tabs) -------------
+    @abstractmethod
+    async def viewer_join(self, room_id: str, viewer: str) -> int:
+        """Count one more socket for `viewer`; answer the number of distinct viewers."""
+
+    @abstractmethod
+    async def viewer_leave(self, room_id: str, viewer: str) -> int:
+        """Count one socket less; the viewer is gone when none is left."""
+
+    @abstractmethod
+    async def viewer_count(self, room_id: str) -> int: ...
+
+    # --- chat ----------------------------------------------------------------------------
+    @abstractmethod
+    async def chat_append(self, room_id: str, message: dict) -> None: ...
+
+    @abstractmethod
+    async def chat_recent(self, room_id: str, limit: int = 50) -> list[dict]:
+        """The last `limit` messages, oldest first."""
+
+    @abstractmethod
+    async def chat_delete(self, room_id: str, message_id: str) -> bool: ...
+
+    # --- queue: ordered, no duplicates ---------------------------------------------------
+    @abstractmethod
+    async def queue_join(self, room_id: str, user: dict) -> int:
+        """Add `user` (a dict with "id") at the end unless queued; answer their 1-based place."""
+
+    @abstractmethod
+    async def queue_leave(self, room_id: str, user_id: str) -> bool: ...
+
+    @abstractmethod
+    async def queue_pop(self, room_id: str) -> dict | None: ...
+
+    @abstractmethod
+    async def queue_list(self, room_id: str) -> list[dict]: ...
+
+    async def queue_position(self, room_id: str, user_id: str) -> int | None:
+        for place, user in enumerate(await self.queue_list(room_id), start=1):
+            if str(user["id"]) == str(user_id):
+                return place
+        return None
+
+    # --- spotlight -----------------------------------------------------------------------
+    @abstractmethod
+    async def spotlight_set(self, room_id: str, product: dict | None) -> None: ...
+
+    @abstractmethod
+    async def spotlight_get(self, room_id: str) -> dict | None: ...
+
+    # --- moderation ----------------------------------------------------------------------
+    @abstractmethod
+    async def mute(self, room_id: str, user_id: str, seconds: int) -> None: ...
+
+    @abstractmethod
+    async def muted_for(self, room_id: str, user_id: str) -> int:
+        """Seconds of mute left (0: may chat)."""
+
+    @abstractmethod
+    async def ban(self, room_id: str, user_id: str) -> None: ...
+
+    @abstractmethod
+    async def is_banned(self, room_id: str, user_id: str) -> bool: ...
+
+    @abstractmethod
+    async def slow_mode_set(self, room_id: str, seconds: int) -> None: ...
+
+    @abstractmethod
+    async def slow_mode_get(self, room_id: str) -> int: ...
+
+    # --- small primitives for rate limits and coalescing --------------------------------
+    @abstractmethod
+    async def hit(self, key: str, *, limit: int, window: float) -> bool:
+        """Record an event under `key` unless `limit` events happened in the last `window`
+        seconds; answer whether it was allowed (sliding window)."""
+
+    @abstractmethod
+    async def acquire(self, key: str, *, ttl: float) -> bool:
+        """Take a lock that expires by itself after `ttl` seconds; False if already held."""
+
+    @abstractmethod
+    async def release(self, key: str) -> None: ...
+
+    @abstractmethod
+    async def value_get(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    async def value_set(self, key: str, value: str, *, ttl: float | None = None) -> None: ...
+
+    @abstractmethod
+    async def clear(self) -> None:
+        """Forget everything (tests)."""
+
+
+class MemoryRoomStore(RoomStore):
+    """In-process state for the embedded default. A lock makes each method atomic, since
+    sync callers may reach it from other threads through async_to_sync."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.clear_now()
+
+    def clear_now(self) -> None:
+        self._viewers: dict[str, dict[str, int]] = {}
+        self._chat: dict[str, deque] = {}
+        self._queue: dict[str, dict[str, dict]] = {}  # insertion-ordered
+        self._spotlight: dict[str, dict | None] = {}
+        self._expiring: dict[str, tuple[str, float | None]] = {}  # key -> (value, deadline)
+        self._hits: dict[str, deque] = {}
+        self._bans: set[tuple[str, str]] = set()
+
+    async def clear(self) -> None:
+        with self._lock:
+            self.clear_now()
+
+    # expiring values (mutes, slow mode, locks, last-sent counts)
+    def _get(self, key: str) -> str | None:
+        entry = self._expiring.get(key)
+        if entry is None:
+            return None
+        value, deadline = entry
+        if deadline is not None and deadline <= time.monotonic():
+            del self._expiring[key]
+            return None
+        return value
+
+    def _set(self, key: str, value: str, ttl: float | None) -> None:
+        self._expiring[key] = (value, time.monotonic() + ttl if ttl else None)
+
+    async def viewer_join(self, room_id, viewer):
+        with self._lock:
+            sockets = self._viewers.setdefault(room_id, {})
+            sockets[viewer] = sockets.get(viewer, 0) + 1
+            return len(sockets)
+
+    async def viewer_leave(self, room_id, viewer):
+        with self._lock:
+            sockets = self._viewers.setdefault(room_id, {})
+            left = sockets.get(viewer, 0) - 1
+            if left > 0:
+                sockets[viewer] = left
+            else:
+                sockets.pop(viewer, None)
+            return len(sockets)
+
+    async def viewer_count(self, room_id):
+        with self._lock:
+            return len(self._viewers.get(room_id, {}))
+
+    async def chat_append(self, room_id, message):
+        with self._lock:
+            self._chat.setdefault(room_id, deque(maxlen=CHAT_KEPT)).append(message)
+
+    async def chat_recent(self, room_id, limit=50):
+        with self._lock:
+            return list(self._chat.get(room_id, ()))[-limit:] if limit else []
+
+    async def chat_delete(self, room_id, message_id):
+        with self._lock:
+            messages = self._chat.get(room_id, deque())
+            for message in messages:
+                if message["id"] == message_id:
+                    messages.remove(message)
+                    return True
+            return False
+
+    async def queue_join(self, room_id, user):
+        with self._lock:
+            queue = self._queue.setdefault(room_id, {})
+            queue.setdefault(str(user["id"]), user)
+            return list(queue).index(str(user["id"])) + 1
+
+    async def queue_leave(self, room_id, user_id):
+        with self._lock:
+            return self._queue.get(room_id, {}).pop(str(user_id), None) is not None
+
+    async def queue_pop(self, room_id):
+        with self._lock:
+            queue = self._queue.get(room_id, {})
+            if not queue:
+                return None
+            first = next(iter(queue))
+            return queue.pop(first)
+
+    async def queue_list(self, room_id):
+        with self._lock:
+            return list(self._queue.get(room_id, {}).values())
+
+    async def spotlight_set(self, room_id, product):
+        with self._lock:
+            self._spotlight[room_id] = product
+
+    async def spotlight_get(self, room_id):
+        with self._lock:
+            return self._spotlight.get(room_id)
+
+    async def mute(self, room_id, user_id, seconds):
+        with self._lock:
+            self._set(f"mute:{room_id}:{user_id}", str(time.time() + seconds), seconds)
+
+    async def muted_for(self, room_id, user_id):
+        with self._lock:
+            until = self._get(f"mute:{room_id}:{user_id}")
+        return max(0, round(float(until) - time.time())) if until else 0
+
+    async def ban(self, room_id, user_id):
+        with self._lock:
+            self._bans.add((room_id, str(user_id)))
+
+    async def is_banned(self, room_id, user_id):
+        with self._lock:
+            return (room_id, str(user_id)) in self._bans
+
+    async def slow_mode_set(self, room_id, seconds):
+        with self._lock:
+            self._set(f"slow:{room_id}", str(seconds), None)
+
+    async def slow_mode_get(self, room_id):
+        with self._lock:
+            return int(self._get(f"slow:{room_id}") or 0)
+
+    async def hit(self, key, *, limit, window):
+        now = time.monotonic()
+        with self._lock:
+            events = self._hits.setdefault(key, deque())
+            while events and events[0] <= now - window:
+                events.popleft()
+            if len(events) >= limit:
+                return False
+            events.append(now)
+            return True
+
+    async def acquire(self, key, *, ttl):
+        with self._lock:
+            if self._get(key) is not None:
+                return False
+            self._set(key, "1", ttl)
+            return True
+
+    async def release(self, key):
+        with self._lock:
+            self._expiring.pop(key, None)
+
+    async def value_get(self, key):
+        with self._lock:
+            return self._get(key)
+
+    async def value_set(self, key, value, *, ttl=None):
+        with self._lock:
+            self._set(key, value, ttl)
+
+
+# Sliding-window rate limit in one round trip: drop old events, count, maybe add.
+_HIT_SCRIPT = """
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
+return 1
+"""
+
+# Queue join without duplicates: the score is a per-room ticket, so order is arrival order.
+_QUEUE_JOIN_SCRIPT = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  local ticket = redis.call('INCR', KEYS[2])
+  redis.call('ZADD', KEYS[1], ticket, ARGV[1])
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+end
+return redis.call('ZRANK', KEYS[1], ARGV[1]) + 1
+"""
+
+_QUEUE_POP_SCRIPT = """
+local first = redis.call('ZPOPMIN', KEYS[1])
+if #first == 0 then return false end
+local user = redis.call('HGET', KEYS[2], first[1])
+redis.call('HDEL', KEYS[2], first[1])
+return user
+"""
+
+_VIEWER_LEAVE_SCRIPT = """
+local left = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if left <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return redis.call('HLEN', KEYS[1])
+"""
+
+_CHAT_DELETE_SCRIPT = """
+local messages = redis.call('LRANGE', KEYS[1], 0, -1)
+for _, raw in ipairs(messages) do
+  if cjson.decode(raw)['id'] == ARGV[1] then
+    redis.call('LREM', KEYS[1], 1, raw)
+    return 1
+  end
+end
+return 0
+"""
+
+
+class RedisRoomStore(RoomStore):
+    def __init__(self, url: str, prefix: str = "liveshop:rooms") -> None:
+        self.url = url
+        self.prefix = prefix
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @property
+    def redis(self):
+        """One client per event loop: async_to_sync callers run on loops of their own."""
+        import redis.asyncio
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = redis.asyncio.Redis.from_url(
+                self.url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
+            )
+            self._clients[loop] = client
+        return client
+
+    def _key(self, room_id: str, part: str) -> str:
+        return f"{self.prefix}:{room_id}:{part}"
+
+    async def clear(self) -> None:
+        keys = [key async for key in self.redis.scan_iter(f"{self.prefix}:*")]
+        if keys:
+            await self.redis.delete(*keys)
+
+    async def viewer_join(self, room_id, viewer):
+        key = self._key(room_id, "viewers")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, viewer, 1)
+            pipe.hlen(key)
+            _, count = await pipe.execute()
+        return count
+
+    async def viewer_leave(self, room_id, viewer):
+        return await self.redis.eval(_VIEWER_LEAVE_SCRIPT, 1, self._key(room_id, "viewers"), viewer)
+
+    async def viewer_count(self, room_id):
+        return await self.redis.hlen(self._key(room_id, "viewers"))
+
+    async def chat_append(self, room_id, message):
+        key = self._key(room_id, "chat")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, json.dumps(message))
+            pipe.ltrim(key, -CHAT_KEPT, -1)
+            await pipe.execute()
+
+    async def chat_recent(self, room_id, limit=50):
+        if not limit:
+            return []
+        raw = await self.redis.lrange(self._key(room_id, "chat"), -limit, -1)
+        return [json.loads(item) for item in raw]
+
+    async def chat_delete(self, room_id, message_id):
+        return bool(
+            await self.redis.eval(_CHAT_DELETE_SCRIPT, 1, self._key(room_id, "chat"), message_id)
+        )
+
+    async def queue_join(self, room_id, user):
+        keys = [self._key(room_id, p) for p in ("queue", "queue-ticket", "queue-users")]
+        return await self.redis.eval(
+            _QUEUE_JOIN_SCRIPT, 3, *keys, str(user["id"]), json.dumps(user)
+        )
+
+    async def queue_leave(self, room_id, user_id):
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(self._key(room_id, "queue"), str(user_id))
+            pipe.hdel(self._key(room_id, "queue-users"), str(user_id))
+            removed, _ = await pipe.execute()
+        return bool(removed)
+
+    async def queue_pop(self, room_id):
+        keys = [self._key(room_id, "queue"), self._key(room_id, "queue-users")]
+        raw = await self.redis.eval(_QUEUE_POP_SCRIPT, 2, *keys)
+        return json.loads(raw) if raw else None
+
+    async def queue_list(self, room_id):
+        ids = await self.redis.zrange(self._key(room_id, "queue"), 0, -1)
+        if not ids:
+            return []
+        users = await self.redis.hmget(self._key(room_id, "queue-users"), ids)
+        return [json.loads(user) for user in users if user]
+
+    async def spotlight_set(self, room_id, product):
+        key = self._key(room_id, "spotlight")
+        if product is None:
+            await self.redis.delete(key)
+        else:
+            await self.redis.set(key, json.dumps(product))
+
+    async def spotlight_get(self, room_id):
+        raw = await self.redis.get(self._key(room_id, "spotlight"))
+        return json.loads(raw) if raw else None
+
+    async def mute(self, room_id, user_id, seconds):
+        await self.redis.set(self._key(room_id, f"mute:{user_id}"), "1", ex=seconds)
+
+    async def muted_for(self, room_id, user_id):
+        return max(0, await self.redis.ttl(self._key(room_id, f"mute:{user_id}")))
+
+    async def ban(self, room_id, user_id):
+        await self.redis.sadd(self._key(room_id, "bans"), str(user_id))
+
+    async def is_banned(self, room_id, user_id):
+        return bool(await self.redis.sismember(self._key(room_id, "bans"), str(user_id)))
+
+    async def slow_mode_set(self, room_id, seconds):
+        await self.redis.set(self._key(room_id, "slow-mode"), seconds)
+
+    async def slow_mode_get(self, room_id):
+        return int(await self.redis.get(self._key(room_id, "slow-mode")) or 0)
+
+    async def hit(self, key, *, limit, window):
+        now = time.time()
+        member = uuid.uuid4().hex
+        allowed = await self.redis.eval(
+            _HIT_SCRIPT, 1, f"{self.prefix}:hit:{key}", now, window, limit, member
+        )
+        return bool(allowed)
+
+    async def acquire(self, key, *, ttl):
+        return bool(
+            await self.redis.set(f"{self.prefix}:lock:{key}", "1", nx=True, px=int(ttl * 1000))
+        )
+
+    async def release(self, key):
+        await self.redis.delete(f"{self.prefix}:lock:{key}")
+
+    async def value_get(self, key):
+        return await self.redis.get(f"{self.prefix}:value:{key}")
+
+    async def value_set(self, key, value, *, ttl=None):
+        await self.redis.set(
+            f"{self.prefix}:value:{key}", value, px=int(ttl * 1000) if ttl else None
+        )
+
+
+@lru_cache(maxsize=1)
+def get_store() -> RoomStore:
+    """The process's store: Redis when REDIS_URL is set, else in-process memory."""
+    if settings.REDIS_URL:
+        return RedisRoomStore(settings.REDIS_URL)
+    return MemoryRoomStore()
