@@ -1,11 +1,13 @@
 """Running manage.py and daphne as separate processes, the way a user or CI does."""
 
+import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, free_port, wait_for_port
 
 # Variables that would change which settings a child process gets: cleared so each test
 # states its whole configuration.
@@ -53,4 +55,44 @@ def python(
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+def run_script(path: str, *, env: Mapping[str, str], timeout: float = 60):
+    return subprocess.run(
+        [sys.executable, path],
+        cwd=PROJECT_ROOT,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@contextlib.contextmanager
+def daphne_server(env: Mapping[str, str]) -> Iterator[str]:
+    """A real daphne process on a free loopback port; yields its base URL."""
+    port = free_port()
+    daphne = Path(sys.executable).with_name("daphne")
+    server = subprocess.Popen(
+        [str(daphne), "-b", "127.0.0.1", "-p", str(port), "liveshop.asgi:application"],
+        cwd=PROJECT_ROOT,
+        env=dict(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def site_env(folder: Path, **overrides: str) -> dict[str, str]:
+    """The embedded default, but with its database and uploads in `folder`."""
+    return child_env(
+        DATABASE_URL=f"sqlite:///{folder / 'db.sqlite3'}",
+        DJANGO_MEDIA_ROOT=str(folder / "media"),
+        **overrides,
     )

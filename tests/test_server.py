@@ -4,43 +4,23 @@ used over HTTP like a browser and like a mobile app."""
 import http.cookiejar
 import json
 import re
-import subprocess
-import sys
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT_ROOT, free_port, wait_for_port
-from tests.helpers import child_env, manage
+from tests.helpers import daphne_server, manage, site_env
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """Migrated, seeded, served: the embedded default in its own folder."""
-    folder = tmp_path_factory.mktemp("site")
-    env = child_env(
-        DATABASE_URL=f"sqlite:///{folder / 'db.sqlite3'}", DJANGO_MEDIA_ROOT=str(folder / "media")
-    )
+    env = site_env(tmp_path_factory.mktemp("site"))
     for command in (["migrate", "--noinput"], ["seed_demo"]):
         result = manage(*command, env=env)
         assert result.returncode == 0, result.stderr
-    port = free_port()
-    daphne = Path(sys.executable).with_name("daphne")
-    server = subprocess.Popen(
-        [str(daphne), "-b", "127.0.0.1", "-p", str(port), "liveshop.asgi:application"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_for_port(port, timeout=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with daphne_server(env) as base_url:
+        yield base_url
 
 
 class Browser:

@@ -3,70 +3,23 @@ see each other's chat, viewer counts and spotlight (rooms scale past one process
 
 import asyncio
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import websockets
 
-from conftest import PROJECT_ROOT, free_port, wait_for_port
-from tests.helpers import child_env, manage, python
-
-SETUP = """
-import json, django
-django.setup()
-from django.utils import timezone
-from accounts import services as accounts
-from accounts.tokens import RevocableRefreshToken
-from catalog import services as catalog
-from rooms import services as rooms
-seller = accounts.user_register(username="sally", email="sally@example.test", password="x-Secret-99")
-accounts.user_become_seller(user=seller, shop_name="Sally's")
-buyer = accounts.user_register(username="bob", email="bob@example.test", password="x-Secret-99")
-category = catalog.category_create(name="Hats")
-hat = catalog.product_create(seller=seller, name="Straw hat", price="19.00", stock=4, category=category)
-room = rooms.room_create(seller=seller, title="Hat show", scheduled_start=timezone.now(), products=[hat])
-rooms.room_go_live(room=room, actor=seller)
-token = lambda user: str(RevocableRefreshToken.for_user(user).access_token)
-print(json.dumps({"room": room.pk, "hat": hat.pk, "seller": token(seller), "buyer": token(buyer)}))
-"""
+from tests.helpers import daphne_server, manage, run_script, site_env
 
 
 @pytest.fixture
 def two_servers(redis_url, tmp_path):
-    env = child_env(
-        REDIS_URL=redis_url,
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        DJANGO_MEDIA_ROOT=str(tmp_path / "media"),
-    )
+    env = site_env(tmp_path, REDIS_URL=redis_url)
     migrated = manage("migrate", "--noinput", env=env)
     assert migrated.returncode == 0, migrated.stderr
-    setup = python(SETUP, env=env)
+    setup = run_script("tests/live_room_scenario.py", env=env)
     assert setup.returncode == 0, setup.stderr
     ids = json.loads(setup.stdout.strip().splitlines()[-1])
-    daphne = str(Path(sys.executable).with_name("daphne"))
-    servers, ports = [], []
-    try:
-        for _ in range(2):
-            port = free_port()
-            servers.append(
-                subprocess.Popen(
-                    [daphne, "-b", "127.0.0.1", "-p", str(port), "liveshop.asgi:application"],
-                    cwd=PROJECT_ROOT,
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            ports.append(port)
-        for port in ports:
-            wait_for_port(port, timeout=30)
-        yield ids, ports
-    finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=10)
+    with daphne_server(env) as seller_side, daphne_server(env) as viewer_side:
+        yield ids, (seller_side, viewer_side)
 
 
 async def receive_until(socket, wanted, *, timeout: float = 5.0) -> dict:
@@ -83,19 +36,19 @@ async def receive_until(socket, wanted, *, timeout: float = 5.0) -> dict:
 
 @pytest.mark.redis
 async def test_seller_and_viewer_on_different_processes_share_the_room(two_servers):
-    ids, (seller_port, viewer_port) = two_servers
+    ids, (seller_side, viewer_side) = two_servers
     path = f"/ws/rooms/{ids['room']}/"
 
-    def connect(port: int, token: str):
+    def connect(base_url: str, token: str):
         return websockets.connect(
-            f"ws://127.0.0.1:{port}{path}",
+            base_url.replace("http://", "ws://") + path,
             additional_headers={"Authorization": f"Bearer {token}"},
             open_timeout=10,
         )
 
     async with (
-        connect(seller_port, ids["seller"]) as seller,
-        connect(viewer_port, ids["buyer"]) as viewer,
+        connect(seller_side, ids["seller"]) as seller,
+        connect(viewer_side, ids["buyer"]) as viewer,
     ):
         seller_state = json.loads(await seller.recv())
         viewer_state = json.loads(await viewer.recv())
@@ -121,7 +74,7 @@ async def test_seller_and_viewer_on_different_processes_share_the_room(two_serve
         await seller.send(json.dumps({"type": "spotlight-product", "product_id": ids["hat"]}))
         spotlight = await receive_until(viewer, lambda m: m["type"] == "spotlight-product")
         assert spotlight["product"]["name"] == "Straw hat"
-        async with connect(viewer_port, ids["buyer"]) as second_tab:
+        async with connect(viewer_side, ids["buyer"]) as second_tab:
             late_state = json.loads(await second_tab.recv())
             assert late_state["spotlight"]["id"] == ids["hat"]
             assert [m["text"] for m in late_state["chat"]] == [
