@@ -19,10 +19,6 @@ from liveshop.forms import add_service_error
 PRODUCTS_PER_PAGE = 12
 
 
-def home(request):
-    return render(request, "home.html", {"featured": selectors.featured_products()})
-
-
 def product_list(request):
     product_filter = ProductFilter(request.GET or None, queryset=selectors.products_on_sale())
     if product_filter.is_bound and not product_filter.is_valid():

@@ -277,6 +277,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "Status"; name each enum in the schema after its model.
+    "ENUM_NAME_OVERRIDES": {"RoomStatusEnum": "rooms.models.ShoppingRoom.Status"},
 }
 
 # --- Production hardening (checked by `manage.py check --deploy`) ----------------------

@@ -7,9 +7,9 @@ import liveshop.converters  # noqa: F401  (registers the "pk" converter)
 from accounts import urls as accounts_urls
 from accounts.views import seller_profile
 from catalog import urls as catalog_urls
-from rooms import urls as rooms_urls
-from catalog.views import home
 from liveshop.views import healthz, serve_media
+from rooms import urls as rooms_urls
+from rooms.views import home
 
 api_v1 = [
     *accounts_urls.api_urlpatterns,

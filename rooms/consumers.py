@@ -34,7 +34,11 @@ MAX_SLOW_MODE_SECONDS = 3600
 CLOSE_BANNED = 4403
 CLOSE_MALFORMED = 4400
 # C0/C1 control characters and Unicode format controls that can reorder or hide text.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# Also lone surrogates (\ud800-\udfff, sent as JSON escapes): they were broadcast but made the
+# database save fail (UTF-8 cannot encode them), so the line was silently never persisted.
+CONTROL_CHARACTERS = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 ID_PATTERN = re.compile(r"^(?:[0-9]{1,18}|[0-9a-f]{24})$")
 
 # Tasks that must outlive the socket that started them (chat persistence, announcements).
@@ -215,7 +219,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         try:
             if text_data is None:
                 raise Refusal("invalid_frame", "Send JSON text frames, not binary ones.")
-            if len(text_data) > MAX_FRAME_CHARS:
+            # The limit is in bytes, as its message says: counting characters let 16 K of
+            # non-ASCII text (up to 64 KB in UTF-8) through. The character check goes first
+            # so that a huge frame is refused without encoding it.
+            if len(text_data) > MAX_FRAME_CHARS or (
+                len(text_data.encode("utf-8", "surrogatepass")) > MAX_FRAME_CHARS
+            ):
                 raise Refusal("frame_too_large", f"Frames are limited to {MAX_FRAME_CHARS} bytes.")
             try:
                 frame = json.loads(text_data)

@@ -1,6 +1,6 @@
 """Named reads of rooms, and the shapes rooms take on the socket."""
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 
 from accounts.models import User
 from catalog.models import Product
@@ -19,7 +19,10 @@ def rooms_for_listing() -> QuerySet[ShoppingRoom]:
         ShoppingRoom.objects.filter(seller__is_active=True)
         .select_related("seller", "spotlight_product")
         .annotate(status_order=order)
-        .order_by("status_order", "scheduled_start")
+        # ended_at is empty for live and upcoming rooms, so it only orders the ended ones
+        # (latest first, as the docstring promises; scheduled_start alone listed the oldest
+        # ended show first). pk last: a stable order, so pages never repeat or skip a room.
+        .order_by("status_order", F("ended_at").desc(), "scheduled_start", "pk")
     )
 
 

@@ -130,6 +130,8 @@ def _transition(room: ShoppingRoom, actor: User, to: str, **stamps) -> ShoppingR
         )
         if not moved:
             room.refresh_from_db()
+            if room.is_ended:
+                raise RoomEnded("This room has ended.")
             raise IllegalTransition(f"The room is already {room.status}.")
         room.refresh_from_db()
         room_event_on_commit(room_group(room.pk), {"type": "room-status", "status": to})

@@ -11,6 +11,7 @@ Methods are async (the room consumer is). Sync callers (services behind the REST
 
 import asyncio
 import json
+import math
 import threading
 import time
 import uuid
@@ -228,7 +229,8 @@ class MemoryRoomStore(RoomStore):
     async def muted_for(self, room_id, user_id):
         with self._lock:
             until = self._get(f"mute:{room_id}:{user_id}")
-        return max(0, round(float(until) - time.time())) if until else 0
+        # Rounded up: "0" means "may chat", so a mute with 0.4 s left must still answer 1.
+        return max(0, math.ceil(float(until) - time.time())) if until else 0
 
     async def ban(self, room_id, user_id):
         with self._lock:
@@ -424,7 +426,10 @@ class RedisRoomStore(RoomStore):
         await self.redis.set(self._key(room_id, f"mute:{user_id}"), "1", ex=seconds)
 
     async def muted_for(self, room_id, user_id):
-        return max(0, await self.redis.ttl(self._key(room_id, f"mute:{user_id}")))
+        # PTTL rounded up: TTL rounds to the nearest second and answered 0 ("may chat") for
+        # the last half second of a mute.
+        left_ms = await self.redis.pttl(self._key(room_id, f"mute:{user_id}"))
+        return max(0, math.ceil(left_ms / 1000))
 
     async def ban(self, room_id, user_id):
         await self.redis.sadd(self._key(room_id, "bans"), str(user_id))

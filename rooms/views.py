@@ -1,10 +1,248 @@
-# Placeholder views: being written (pages for rooms).
-from django.http import HttpResponse
+"""Room pages: the home page, the rooms list, the room itself and the seller's room pages.
+
+Writes go through rooms.services; the live parts of the room page (chat, spotlight, viewer
+count, queue) arrive over the room socket and are handled by static/js/room.js."""
+
+import logging
+
+from asgiref.sync import async_to_sync
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from accounts.decorators import seller_required
+from catalog.selectors import featured_products
+from liveshop.errors import ApplicationError
+from liveshop.forms import add_service_error
+from rooms import selectors, services
+from rooms.forms import RoomForm, moderators_text
+from rooms.models import ShoppingRoom
+from rooms.store import get_store
+
+logger = logging.getLogger(__name__)
+
+Status = ShoppingRoom.Status
+RECENTLY_ENDED = 12
+HOME_UPCOMING = 4
+SELLER_ROOMS_PER_PAGE = 25
+SLOW_MODE_CHOICES = (5, 10, 30, 60)  # seconds; 0 (off) is the first option
 
 
-def _todo(request, pk=None):
-    return HttpResponse("coming", status=501)
+def _with_viewer_counts(rooms) -> list[ShoppingRoom]:
+    """Attach `viewer_count` to each live room, read from the room store (the socket keeps
+    it there). Few rooms are live at once, so one read per room is fine for a page."""
+    rooms = list(rooms)
+    live = [room for room in rooms if room.is_live]
+    store = get_store()
+
+    async def read_counts() -> list[int]:
+        return [await store.viewer_count(str(room.pk)) for room in live]
+
+    try:
+        counts = async_to_sync(read_counts)() if live else []
+    except Exception:
+        # A store hiccup must not take the shop window down; the cards just omit the count.
+        logger.warning("could not read viewer counts", exc_info=True)
+        counts = [None] * len(live)
+    for room, count in zip(live, counts, strict=True):
+        room.viewer_count = count
+    return rooms
 
 
-room_list = room_detail = seller_rooms = seller_room_create = seller_room_edit = _todo
-seller_room_go_live = seller_room_end = _todo
+def _listed(status: str) -> QuerySet[ShoppingRoom]:
+    return selectors.rooms_for_listing().filter(status=status)
+
+
+@require_safe
+def home(request):
+    return render(
+        request,
+        "home.html",
+        {
+            "live_rooms": _with_viewer_counts(_listed(Status.LIVE)),
+            "upcoming_rooms": _listed(Status.SCHEDULED)[:HOME_UPCOMING],
+            "featured": featured_products(),
+        },
+    )
+
+
+@require_safe
+def room_list(request):
+    return render(
+        request,
+        "rooms/room_list.html",
+        {
+            "live_rooms": _with_viewer_counts(_listed(Status.LIVE)),
+            "upcoming_rooms": _listed(Status.SCHEDULED),
+            "ended_rooms": _listed(Status.ENDED).order_by("-ended_at")[:RECENTLY_ENDED],
+        },
+    )
+
+
+def _js_strings() -> dict[str, str]:
+    """What room.js says, translated here ({n} and {name} are filled in by the script)."""
+    return {
+        "connecting": _("Connecting…"),
+        "reconnecting": _("Reconnecting…"),
+        "not_connected": _("Not connected. Trying again…"),
+        "chat_empty": _("No messages yet. Say hello!"),
+        "status_scheduled": _("Scheduled"),
+        "status_live": _("Live"),
+        "status_ended": _("Ended"),
+        "video_scheduled": _("Live video starts when the seller goes live"),
+        "video_live": _("The show is live. Video arrives here soon."),
+        "video_ended": _("This show has ended"),
+        "ended": _("This show has ended. Chat and queue are closed."),
+        "slow_mode": _("Slow mode: {n} s"),
+        "queue_join": _("Join the queue"),
+        "queue_leave": _("Leave the queue"),
+        "queue_position": _("You are #{n} in the queue"),
+        "queue_none": _("You are not in the queue."),
+        "queue_admitted": _("It's your turn!"),
+        "queue_empty": _("Nobody is waiting."),
+        "presence_empty": _("Nobody has joined since you opened this page."),
+        "muted": _("You are muted for {n} min."),
+        "user_muted": _("{name} is muted for {n} min."),
+        "user_banned": _("{name} is banned from this room."),
+        "banned": _("You were banned from this room."),
+        "delete": _("Delete"),
+        "mute": _("Mute 5 min"),
+        "ban": _("Ban"),
+        "delete_label": _("Delete the message from {name}"),
+        "mute_label": _("Mute {name} for 5 minutes"),
+        "ban_label": _("Ban {name} from this room"),
+        "confirm_ban": _("Ban {name} from this room?"),
+        "seller": _("Seller"),
+        "stock": _("{n} in stock"),
+        "sold_out": _("Sold out"),
+        "view_product": _("View product"),
+    }
+
+
+@require_safe
+def room_detail(request, pk: str):
+    room = selectors.room_with_details(pk)
+    if room is None or not (room.seller.is_active or room.seller_id == request.user.pk):
+        raise Http404("No such room.")
+    role = selectors.room_role(room, request.user)
+    products = [product for product in room.products.all() if product.is_active]
+    products.sort(key=lambda product: product.name)
+    viewer_count = _with_viewer_counts([room])[0].viewer_count if room.is_live else 0
+    return render(
+        request,
+        "rooms/room_detail.html",
+        {
+            "room": room,
+            "products": products,
+            "role": role,
+            "is_room_seller": role == "seller",
+            # Live-only panels are left out once the show has ended.
+            "can_moderate": role in {"seller", "moderator"} and not room.is_ended,
+            "can_queue": role == "buyer" and not room.is_ended,
+            "viewer_count": viewer_count,
+            "slow_mode_choices": SLOW_MODE_CHOICES,
+            "js_strings": _js_strings(),
+        },
+    )
+
+
+# --- seller pages ------------------------------------------------------------------------
+
+
+def _own_room(request, pk: str) -> ShoppingRoom:
+    """The signed-in seller's room; anyone else's is simply not found."""
+    return get_object_or_404(
+        ShoppingRoom.objects.filter(seller=request.user).prefetch_related("products", "moderators"),
+        pk=pk,
+    )
+
+
+@seller_required
+@require_safe
+def seller_rooms(request):
+    rooms = ShoppingRoom.objects.filter(seller=request.user).order_by("-scheduled_start")
+    page = Paginator(rooms, SELLER_ROOMS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "rooms/seller_rooms.html", {"page": page})
+
+
+@seller_required
+@require_http_methods(["GET", "POST"])
+def seller_room_create(request):
+    form = RoomForm(request.POST or None, request.FILES or None, seller=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            room = services.room_create(seller=request.user, **form.cleaned_data)
+        except (ValidationError, ApplicationError) as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, _("“%(title)s” is scheduled.") % {"title": room.title})
+            return redirect("rooms:seller-rooms")
+    return render(request, "rooms/seller_room_form.html", {"form": form, "room": None})
+
+
+@seller_required
+@require_http_methods(["GET", "POST"])
+def seller_room_edit(request, pk: str):
+    room = _own_room(request, pk)
+    if room.is_ended:
+        messages.error(request, _("This show has ended; it can no longer be changed."))
+        return redirect("rooms:seller-rooms")
+    initial = {
+        "title": room.title,
+        "description": room.description,
+        "scheduled_start": room.scheduled_start,
+        "cover_image": room.cover_image,
+        "products": list(room.products.all()),
+        "moderators": moderators_text(room.moderators.all()),
+    }
+    form = RoomForm(
+        request.POST or None, request.FILES or None, initial=initial, seller=room.seller
+    )
+    if request.method == "POST" and form.is_valid():
+        changes = dict(form.cleaned_data)
+        if changes.get("cover_image") == room.cover_image:
+            del changes["cover_image"]  # no new file, nothing cleared
+        try:
+            services.room_update(room=room, actor=request.user, **changes)
+        except (ValidationError, ApplicationError) as exc:
+            room.refresh_from_db()
+            add_service_error(form, exc)
+        else:
+            messages.success(request, _("“%(title)s” is saved.") % {"title": room.title})
+            return redirect("rooms:seller-rooms")
+    return render(request, "rooms/seller_room_form.html", {"form": form, "room": room})
+
+
+@seller_required
+@require_POST
+def seller_room_go_live(request, pk: str):
+    room = _own_room(request, pk)
+    try:
+        services.room_go_live(room=room, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("rooms:seller-rooms")
+    messages.success(
+        request, _("You are live! Viewers can join “%(title)s” now.") % {"title": room.title}
+    )
+    return redirect(room)
+
+
+@seller_required
+@require_POST
+def seller_room_end(request, pk: str):
+    room = _own_room(request, pk)
+    try:
+        services.room_end(room=room, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request, _("“%(title)s” has ended. Thanks for the show!") % {"title": room.title}
+        )
+    return redirect("rooms:seller-rooms")

@@ -1,0 +1,17 @@
+"""Room list filters, the query parameters of GET /api/v1/rooms/ (the room list page may
+use them too, so that both speak the same parameters)."""
+
+import django_filters
+
+from rooms.models import ShoppingRoom
+
+
+class RoomFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=ShoppingRoom.Status.choices, label="Status")
+    seller = django_filters.CharFilter(
+        field_name="seller__username", lookup_expr="iexact", max_length=150, label="Seller"
+    )
+
+    class Meta:
+        model = ShoppingRoom
+        fields = ["status", "seller"]

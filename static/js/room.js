@@ -1,0 +1,507 @@
+// The live parts of a room page: chat, viewer count, spotlight, queue and host controls,
+// over one WebSocket to /ws/rooms/<id>/ (the protocol lives in rooms/consumers.py).
+//
+// Rules this file keeps:
+// - Everything people typed (chat text, names, product names) reaches the page through
+//   textContent, never innerHTML: HTML in a chat message shows as text.
+// - The page works on its own first (server-rendered); the socket only brings it to life,
+//   and a lost connection comes back by itself with backoff.
+
+const root = document.querySelector("[data-room-id]");
+const T = JSON.parse(document.getElementById("room-i18n").textContent);
+const $ = (id) => document.getElementById(id);
+
+const MIN_DELAY_MS = 1000;
+const MAX_DELAY_MS = 30000;
+const CLOSE_BANNED = 4403;
+const CHAT_KEPT = 200; // messages kept in the page; a long show must not grow the DOM forever
+const ERROR_SHOWN_MS = 10000;
+
+const el = {
+  status: $("room-status"),
+  viewers: $("viewer-count"),
+  banner: $("connection-banner"),
+  ended: $("room-ended"),
+  videoNote: $("room-video-note"),
+  spotlight: $("spotlight"),
+  chatLog: $("chat-log"),
+  chatForm: $("chat-form"),
+  chatInput: $("chat-input"),
+  chatError: $("chat-error"),
+  slowMode: $("slow-mode"),
+  queueButton: $("queue-button"),
+  queueStatus: $("queue-status"),
+  host: document.querySelector(".host"),
+  hostNotice: $("host-notice"),
+  spotlightForm: $("spotlight-form"),
+  spotlightSelect: $("spotlight-select"),
+  slowModeSelect: $("slow-mode-select"),
+  queueList: $("queue-list"),
+  queueEmpty: $("queue-empty"),
+  presenceList: $("presence-list"),
+  presenceEmpty: $("presence-empty"),
+};
+
+const state = {
+  socket: null,
+  connected: false,
+  everConnected: false,
+  attempt: 0,
+  leaving: false, // the page is being left: a closed socket is expected, not an outage
+  banned: false,
+  status: root.dataset.status,
+  you: { id: null, role: root.dataset.role },
+  sellerId: null,
+  inQueue: false,
+  admitted: false,
+  lastSent: "",
+  messages: new Map(), // message id -> element, for dedupe and deletion
+  names: new Map(), // user id -> display name, to name people in host notices
+  presence: new Map(),
+};
+
+/** Fill {placeholders} in a translated string. */
+const fill = (text, values = {}) => text.replace(/\{(\w+)\}/g, (_, key) => String(values[key] ?? ""));
+const isHost = () => state.you.role === "seller" || state.you.role === "moderator";
+const nameOf = (user) => user.display_name || user.username;
+const sameId = (a, b) => a != null && b != null && String(a) === String(b);
+
+function remember(user) {
+  if (user && user.id != null) state.names.set(String(user.id), nameOf(user));
+}
+
+// --- connection ---------------------------------------------------------------------------
+
+function socketUrl() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  return `${scheme}://${location.host}/ws/rooms/${encodeURIComponent(root.dataset.roomId)}/`;
+}
+
+function connect() {
+  // The session cookie authenticates the socket and the browser sends Origin by itself.
+  const socket = new WebSocket(socketUrl());
+  state.socket = socket;
+  socket.addEventListener("message", (event) => {
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return; // the server only sends JSON; anything else is not ours to act on
+    }
+    const handler = handlers[message?.type];
+    if (handler) handler(message);
+  });
+  socket.addEventListener("close", (event) => {
+    if (state.socket !== socket) return;
+    state.socket = null;
+    setConnected(false);
+    if (state.leaving || state.banned || event.code === CLOSE_BANNED) return;
+    scheduleReconnect();
+  });
+}
+
+function scheduleReconnect() {
+  // Exponential backoff with jitter: after a server restart, viewers must not all come
+  // back in the same instant. The delay doubles from 1 s up to 30 s; a random half of it
+  // spreads the crowd out.
+  const ceiling = Math.min(MAX_DELAY_MS, MIN_DELAY_MS * 2 ** state.attempt);
+  const delay = ceiling / 2 + (Math.random() * ceiling) / 2;
+  state.attempt += 1;
+  showBanner(state.everConnected ? T.reconnecting : T.connecting);
+  setTimeout(connect, delay);
+}
+
+function send(frame) {
+  if (state.socket?.readyState !== WebSocket.OPEN) {
+    showChatError(T.not_connected);
+    return false;
+  }
+  state.socket.send(JSON.stringify(frame));
+  return true;
+}
+
+function showBanner(text) {
+  el.banner.textContent = text;
+  el.banner.hidden = false;
+}
+
+function setConnected(connected) {
+  state.connected = connected;
+  if (connected) el.banner.hidden = true;
+  updateControls();
+}
+
+/** Controls work only while connected and the show has not ended. */
+function updateControls() {
+  const usable = state.connected && state.status !== "ended" && !state.banned;
+  if (el.chatForm) {
+    el.chatForm.hidden = state.status === "ended";
+    for (const control of el.chatForm.elements) control.disabled = !usable;
+  }
+  if (el.queueButton) el.queueButton.disabled = !usable;
+  if (el.host) {
+    for (const control of el.host.querySelectorAll("button, select")) control.disabled = !usable;
+  }
+}
+
+// --- what the server says ---------------------------------------------------------------
+
+const handlers = {
+  "room-state"(message) {
+    // Sent first on every (re)connection: it replaces whatever the page showed.
+    state.attempt = 0;
+    state.everConnected = true;
+    state.you = message.you;
+    state.sellerId = message.room.seller.id;
+    remember(message.room.seller);
+    setConnected(true);
+    applyStatus(message.room.status);
+    setViewerCount(message.viewer_count);
+    renderSpotlight(message.spotlight);
+    replaceChat(message.chat);
+    setQueuePosition(message.queue_position);
+    setSlowMode(message.slow_mode);
+  },
+  "viewer-count": (message) => setViewerCount(message.count),
+  "room-status": (message) => applyStatus(message.status),
+  "spotlight-product": (message) => renderSpotlight(message.product),
+  "chat-message"(message) {
+    appendMessage(message);
+    if (sameId(message.user.id, state.you.id)) hideChatError();
+  },
+  "message-deleted"(message) {
+    state.messages.get(message.message_id)?.remove();
+    state.messages.delete(message.message_id);
+  },
+  "slow-mode": (message) => setSlowMode(message.seconds),
+  "queue-position"(message) {
+    setQueuePosition(message.position);
+  },
+  "queue-admitted"() {
+    state.admitted = true;
+    if (el.queueStatus) {
+      el.queueStatus.textContent = T.queue_admitted;
+      el.queueStatus.classList.add("queue__status--turn");
+    }
+  },
+  "queue-update"(message) {
+    if (!el.queueList) return;
+    el.queueList.replaceChildren(
+      ...message.queue.map(({ user }) => {
+        remember(user);
+        const item = document.createElement("li");
+        item.textContent = nameOf(user);
+        return item;
+      }),
+    );
+    el.queueEmpty.hidden = message.queue.length > 0;
+  },
+  "join-room"(message) {
+    remember(message.user);
+    state.presence.set(String(message.user.id), message.user);
+    renderPresence();
+  },
+  "leave-room"(message) {
+    state.presence.delete(String(message.user.id));
+    renderPresence();
+  },
+  muted: (message) => showChatError(fill(T.muted, { n: message.minutes })),
+  "user-muted"(message) {
+    hostNotice(fill(T.user_muted, { name: knownName(message.user_id), n: message.minutes }));
+  },
+  "user-banned"(message) {
+    hostNotice(fill(T.user_banned, { name: knownName(message.user_id) }));
+    state.presence.delete(String(message.user_id));
+    renderPresence();
+  },
+  error(message) {
+    if (message.code === "banned") {
+      state.banned = true;
+      updateControls();
+      showChatError(T.banned, { sticky: true });
+      return;
+    }
+    showChatError(message.message);
+    // A refused chat line goes back into the box, so the writer can send it again later.
+    const refusedChat = ["rate_limited", "slow_mode", "muted"].includes(message.code);
+    if (refusedChat && el.chatInput && !el.chatInput.value) el.chatInput.value = state.lastSent;
+  },
+};
+
+function knownName(userId) {
+  return state.names.get(String(userId)) ?? `#${userId}`;
+}
+
+function applyStatus(status) {
+  state.status = status;
+  root.dataset.status = status;
+  el.status.textContent = T[`status_${status}`] ?? status;
+  el.status.className = `badge ${{ live: "badge--live", ended: "badge--muted" }[status] ?? "badge--soon"}`;
+  el.videoNote.textContent = T[`video_${status}`] ?? "";
+  el.ended.hidden = status !== "ended";
+  // The seller's Go live / End buttons follow the status, whoever changed it.
+  for (const form of document.querySelectorAll("[data-show-when]")) {
+    form.hidden = form.dataset.showWhen !== status;
+  }
+  if (status === "ended") {
+    // Nothing can happen in an ended show: its live-only panels go away.
+    el.spotlight.hidden = true;
+    if (el.host) el.host.hidden = true;
+    el.queueButton?.closest("section").setAttribute("hidden", "");
+    for (const tools of el.chatLog.querySelectorAll(".chat-msg__tools")) tools.remove();
+  }
+  updateControls();
+}
+
+function setViewerCount(count) {
+  el.viewers.textContent = String(count ?? 0);
+}
+
+function setSlowMode(seconds) {
+  el.slowMode.hidden = !seconds;
+  el.slowMode.textContent = seconds ? fill(T.slow_mode, { n: seconds }) : "";
+  if (el.slowModeSelect) el.slowModeSelect.value = String(seconds || 0);
+}
+
+function setQueuePosition(position) {
+  state.inQueue = position != null;
+  if (!el.queueButton) return;
+  el.queueButton.textContent = state.inQueue ? T.queue_leave : T.queue_join;
+  el.queueButton.setAttribute("aria-pressed", String(state.inQueue));
+  // Being admitted also ends one's place in the line: keep "It's your turn!" visible then.
+  if (state.inQueue) {
+    state.admitted = false;
+    el.queueStatus.classList.remove("queue__status--turn");
+    el.queueStatus.textContent = fill(T.queue_position, { n: position });
+  } else if (!state.admitted) {
+    el.queueStatus.textContent = "";
+  }
+}
+
+function renderSpotlight(product) {
+  el.spotlight.hidden = !product || state.status === "ended";
+  if (!product) return;
+  $("spotlight-name").textContent = product.name;
+  $("spotlight-price").textContent = product.price;
+  $("spotlight-currency").textContent = product.currency;
+  $("spotlight-stock").textContent =
+    product.stock > 0 ? fill(T.stock, { n: product.stock }) : T.sold_out;
+  const image = $("spotlight-image");
+  image.hidden = !product.image_url;
+  if (product.image_url) image.src = product.image_url;
+  // The socket's product summary carries no page address; the product list has it.
+  const listed = document.querySelector(
+    `.room-product[data-product-id="${CSS.escape(String(product.id))}"] .room-product__name`,
+  );
+  const link = $("spotlight-link");
+  link.hidden = !listed;
+  if (listed) link.href = listed.href;
+  if (el.spotlightSelect) el.spotlightSelect.value = String(product.id);
+}
+
+function renderPresence() {
+  if (!el.presenceList) return;
+  el.presenceList.replaceChildren(
+    ...[...state.presence.values()].map((user) => {
+      const item = document.createElement("li");
+      item.textContent = nameOf(user);
+      return item;
+    }),
+  );
+  el.presenceEmpty.hidden = state.presence.size > 0;
+}
+
+function hostNotice(text) {
+  if (!el.hostNotice) return;
+  el.hostNotice.textContent = text;
+  el.hostNotice.hidden = false;
+}
+
+let errorTimer = null;
+function showChatError(text, { sticky = false } = {}) {
+  el.chatError.textContent = text;
+  el.chatError.hidden = false;
+  clearTimeout(errorTimer);
+  if (!sticky) errorTimer = setTimeout(hideChatError, ERROR_SHOWN_MS);
+}
+
+function hideChatError() {
+  if (state.banned) return;
+  el.chatError.hidden = true;
+  el.chatError.textContent = "";
+}
+
+// --- chat ------------------------------------------------------------------------------
+
+function nearBottom() {
+  const log = el.chatLog;
+  return log.scrollHeight - log.scrollTop - log.clientHeight < 48;
+}
+
+function scrollToBottom() {
+  el.chatLog.scrollTop = el.chatLog.scrollHeight;
+}
+
+function chatPlaceholder() {
+  const note = document.createElement("p");
+  note.className = "chat__placeholder muted";
+  note.textContent = T.chat_empty;
+  return note;
+}
+
+function replaceChat(messages) {
+  // After a reconnect the server's recent history is the truth: messages deleted while we
+  // were away disappear, and ones we saw twice (before and after) appear once.
+  // aria-busy: screen readers should not read fifty old messages out as new ones.
+  el.chatLog.setAttribute("aria-busy", "true");
+  state.messages.clear();
+  el.chatLog.replaceChildren();
+  for (const message of messages) appendMessage(message, { scroll: false });
+  if (!state.messages.size) el.chatLog.append(chatPlaceholder());
+  scrollToBottom();
+  el.chatLog.removeAttribute("aria-busy");
+}
+
+function appendMessage(message, { scroll = true } = {}) {
+  if (!message?.id || state.messages.has(message.id)) return;
+  const stick = nearBottom(); // measured before adding: a reader who scrolled up stays put
+  el.chatLog.querySelector(".chat__placeholder")?.remove();
+  const item = renderMessage(message);
+  state.messages.set(message.id, item);
+  el.chatLog.append(item);
+  while (state.messages.size > CHAT_KEPT) {
+    const [oldest, element] = state.messages.entries().next().value;
+    element.remove();
+    state.messages.delete(oldest);
+  }
+  if (scroll && stick) scrollToBottom();
+}
+
+function renderMessage(message) {
+  remember(message.user);
+  const fromSeller = sameId(message.user.id, state.sellerId);
+  const item = document.createElement("div");
+  item.className = fromSeller ? "chat-msg chat-msg--seller" : "chat-msg";
+  item.dataset.messageId = message.id;
+  item.dataset.userId = String(message.user.id);
+
+  const author = document.createElement("span");
+  author.className = "chat-msg__author";
+  author.textContent = nameOf(message.user);
+  item.append(author);
+  if (fromSeller) {
+    const tag = document.createElement("span");
+    tag.className = "badge badge--seller";
+    tag.textContent = T.seller;
+    item.append(" ", tag);
+  }
+  const sentAt = new Date(message.sent_at);
+  if (!Number.isNaN(sentAt.getTime())) {
+    const time = document.createElement("time");
+    time.className = "chat-msg__time";
+    time.dateTime = message.sent_at;
+    time.textContent = sentAt.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    item.append(" ", time);
+  }
+  const text = document.createElement("p");
+  text.className = "chat-msg__text";
+  text.textContent = message.text;
+  item.append(text);
+
+  // Hosts moderate everyone but the seller; nobody can mute or ban themselves.
+  if (isHost() && !fromSeller && state.status !== "ended") {
+    const name = nameOf(message.user);
+    const tools = document.createElement("div");
+    tools.className = "chat-msg__tools";
+    tools.append(toolButton("delete", T.delete, fill(T.delete_label, { name })));
+    if (!sameId(message.user.id, state.you.id)) {
+      tools.append(toolButton("mute", T.mute, fill(T.mute_label, { name })));
+      tools.append(toolButton("ban", T.ban, fill(T.ban_label, { name })));
+    }
+    item.append(tools);
+  }
+  return item;
+}
+
+function toolButton(action, text, label) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "chat-msg__tool";
+  button.dataset.action = action;
+  button.textContent = text;
+  button.setAttribute("aria-label", label);
+  return button;
+}
+
+// One listener for every message's buttons, however many messages arrive.
+el.chatLog.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-action]");
+  const item = button?.closest(".chat-msg");
+  if (!item || state.status === "ended") return;
+  const { messageId, userId } = item.dataset;
+  const name = knownName(userId);
+  if (button.dataset.action === "delete") {
+    send({ type: "delete-message", message_id: messageId });
+  } else if (button.dataset.action === "mute") {
+    send({ type: "mute-user", user_id: userId, minutes: 5 });
+  } else if (button.dataset.action === "ban" && window.confirm(fill(T.confirm_ban, { name }))) {
+    send({ type: "ban-user", user_id: userId });
+  }
+});
+
+el.chatForm?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = el.chatInput.value.trim();
+  if (!text) return;
+  if (send({ type: "chat-message", text })) {
+    state.lastSent = text;
+    el.chatInput.value = "";
+    scrollToBottom(); // whoever writes wants to see their line and the answers
+  }
+});
+
+// --- queue and host controls -----------------------------------------------------------
+
+el.queueButton?.addEventListener("click", () => {
+  state.admitted = false;
+  send({ type: state.inQueue ? "leave-queue" : "join-queue" });
+});
+
+el.spotlightForm?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (el.spotlightSelect.value) {
+    send({ type: "spotlight-product", product_id: el.spotlightSelect.value });
+  }
+});
+$("spotlight-clear")?.addEventListener("click", () => {
+  send({ type: "spotlight-product", product_id: null });
+});
+el.slowModeSelect?.addEventListener("change", () => {
+  send({ type: "slow-mode", seconds: Number(el.slowModeSelect.value) });
+});
+$("queue-admit")?.addEventListener("click", () => send({ type: "queue-admit-next" }));
+
+// Ending a show cannot be undone: ask first.
+for (const form of document.querySelectorAll("form[data-confirm]")) {
+  form.addEventListener("submit", (event) => {
+    if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+}
+
+// --- start -------------------------------------------------------------------------------
+
+// Leaving the page closes the socket on purpose; a page restored from the back/forward
+// cache needs a fresh one.
+window.addEventListener("pagehide", () => {
+  state.leaving = true;
+  state.socket?.close(1000);
+});
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) {
+    state.leaving = false;
+    connect();
+  }
+});
+
+updateControls();
+connect();
