@@ -62,7 +62,7 @@ class SocketGatekeeper:
         authorization = _header(scope, b"authorization")
         if authorization is not None:
             scheme, _, raw = authorization.partition(" ")
-            user = await _user_for_access_token(raw.strip()) if scheme == "Bearer" else None
+            user = await _user_for_access_token(raw.strip()) if scheme.lower() == "bearer" else None
             if user is None:
                 return await WebsocketDenier()(scope, receive, send)
             return await self.app({**scope, "user": user, "auth": "jwt"}, receive, send)

@@ -64,20 +64,28 @@ async def announce_viewer_count(room_id: str) -> None:
     so changes made meanwhile (on any server process) are coalesced into one message."""
     store = get_store()
     lock = f"viewer-count:{room_id}"
-    if not await store.acquire(lock, ttl=VIEWER_COUNT_INTERVAL * 4):
-        return
-    try:
-        while True:
-            count = await store.viewer_count(room_id)
-            if str(count) == await store.value_get(f"viewer-count-sent:{room_id}"):
-                return
-            await store.value_set(f"viewer-count-sent:{room_id}", str(count), ttl=3600)
-            await room_event_send(room_group(room_id), {"type": "viewer-count", "count": count})
-            await database_sync_to_async(services.room_record_viewers)(room_id=room_id, count=count)
-            await asyncio.sleep(VIEWER_COUNT_INTERVAL)
-            await store.acquire(lock, ttl=VIEWER_COUNT_INTERVAL * 4)  # keep holding it
-    finally:
-        await store.release(lock)
+    sent_key = f"viewer-count-sent:{room_id}"
+    while await store.acquire(lock, ttl=VIEWER_COUNT_INTERVAL * 4):
+        try:
+            while True:
+                count = await store.viewer_count(room_id)
+                if str(count) == await store.value_get(sent_key):
+                    break
+                await store.value_set(sent_key, str(count), ttl=3600)
+                await room_event_send(room_group(room_id), {"type": "viewer-count", "count": count})
+                await database_sync_to_async(services.room_record_viewers)(
+                    room_id=room_id, count=count
+                )
+                await asyncio.sleep(VIEWER_COUNT_INTERVAL)
+                await store.extend(lock, ttl=VIEWER_COUNT_INTERVAL * 4)  # keep holding it
+        finally:
+            await store.release(lock)
+        # A join or leave between our last check and the release found the lock taken and
+        # left the announcing to us (with the Redis store every call above yields, and other
+        # processes run meanwhile): look once more now that the lock is free, else that
+        # change would go unannounced until the next one.
+        if str(await store.viewer_count(room_id)) == await store.value_get(sent_key):
+            return
 
 
 class Refusal(Exception):

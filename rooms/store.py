@@ -107,6 +107,10 @@ class RoomStore(ABC):
         """Take a lock that expires by itself after `ttl` seconds; False if already held."""
 
     @abstractmethod
+    async def extend(self, key: str, *, ttl: float) -> None:
+        """Push a held lock's expiry `ttl` seconds ahead."""
+
+    @abstractmethod
     async def release(self, key: str) -> None: ...
 
     @abstractmethod
@@ -265,6 +269,11 @@ class MemoryRoomStore(RoomStore):
                 return False
             self._set(key, "1", ttl)
             return True
+
+    async def extend(self, key, *, ttl):
+        with self._lock:
+            if self._get(key) is not None:
+                self._set(key, "1", ttl)
 
     async def release(self, key):
         with self._lock:
@@ -455,6 +464,9 @@ class RedisRoomStore(RoomStore):
         return bool(
             await self.redis.set(f"{self.prefix}:lock:{key}", "1", nx=True, px=int(ttl * 1000))
         )
+
+    async def extend(self, key, *, ttl):
+        await self.redis.pexpire(f"{self.prefix}:lock:{key}", int(ttl * 1000))
 
     async def release(self, key):
         await self.redis.delete(f"{self.prefix}:lock:{key}")

@@ -65,7 +65,9 @@ def room_socket():
         if origin is not None:
             all_headers.append((b"origin", origin))
         if user is not None and via == "jwt":
-            token = await sync_to_async(lambda: str(RevocableRefreshToken.for_user(user).access_token))()
+            token = await sync_to_async(
+                lambda: str(RevocableRefreshToken.for_user(user).access_token)
+            )()
             all_headers.append((b"authorization", f"Bearer {token}".encode()))
         if user is not None and via == "session":
             all_headers.append((b"cookie", await sync_to_async(session_cookie_for)(user)))

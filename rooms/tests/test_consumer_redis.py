@@ -1,0 +1,122 @@
+"""The room socket over what production runs: the Redis channel layer and RedisRoomStore on a
+real redis-server. A representative part of the socket tests runs again here, unchanged."""
+
+import pytest
+from channels.layers import channel_layers, get_channel_layer
+from channels_redis.core import RedisChannelLayer
+
+from rooms import store as room_store
+from rooms.store import RedisRoomStore, get_store
+from rooms.tests import (
+    test_consumer,
+    test_consumer_actions,
+    test_consumer_chat,
+    test_consumer_frames,
+)
+
+pytest_plugins = ["rooms.tests.socket_helpers"]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
+
+# Fixtures the borrowed tests ask for (a live room with two products, and some people).
+products = test_consumer_actions.products
+live_room = test_consumer_actions.live_room
+moderator = test_consumer_actions.moderator
+moderated_room = test_consumer_actions.moderated_room
+shopper = test_consumer_actions.shopper
+room_with_two = test_consumer_frames.room_with_two
+shopper_socket_factory = test_consumer_frames.shopper_socket_factory
+
+
+@pytest.fixture(autouse=True)
+async def redis_everywhere(settings, redis_url, monkeypatch):
+    """Switch this test to the Redis channel layer and store; switch back afterwards (the
+    store and the layers are cached per process)."""
+    # See DISCONNECT_TIMEOUT: the consumer's own disconnect work is done well within this.
+    monkeypatch.setattr("rooms.tests.socket_helpers.DISCONNECT_TIMEOUT", 0.5)
+    saved = {"REDIS_URL": settings.REDIS_URL, "CHANNEL_LAYERS": settings.CHANNEL_LAYERS}
+    settings.REDIS_URL = redis_url
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": "liveshop-test"},
+        }
+    }
+    get_store.cache_clear()
+    channel_layers.backends.clear()
+    store = get_store()
+    assert isinstance(store, RedisRoomStore)
+    await store.clear()
+    try:
+        yield store
+    finally:
+        await store.clear()
+        await store.redis.aclose()
+        layer = get_channel_layer()
+        await layer.flush()  # also closes its connection pools
+        settings.REDIS_URL = saved["REDIS_URL"]
+        settings.CHANNEL_LAYERS = saved["CHANNEL_LAYERS"]
+        get_store.cache_clear()
+        channel_layers.backends.clear()
+        assert not isinstance(room_store.get_store(), RedisRoomStore)
+
+
+async def test_the_socket_really_runs_on_redis(live_room, seller, open_socket, redis_everywhere):
+    socket = await open_socket(live_room, seller)
+    assert isinstance(get_channel_layer(), RedisChannelLayer)
+    assert await redis_everywhere.viewer_count(str(live_room.pk)) == 1
+    await socket.chat("stored in redis")
+    chat = await redis_everywhere.chat_recent(str(live_room.pk))
+    assert [m["text"] for m in chat] == ["stored in redis"]
+
+
+# Chat between users, persistence, late joiners, rate limit, delete, mute, slow mode.
+test_chat_message_reaches_everyone_in_the_room = (
+    test_consumer_chat.test_chat_message_reaches_everyone_in_the_room
+)
+test_chat_is_saved_to_the_database = test_consumer_chat.test_chat_is_saved_to_the_database
+test_late_joiner_gets_the_last_50_messages_oldest_first = (
+    test_consumer_chat.test_late_joiner_gets_the_last_50_messages_oldest_first
+)
+test_sixth_message_within_ten_seconds_is_refused = (
+    test_consumer_chat.test_sixth_message_within_ten_seconds_is_refused
+)
+test_seller_deletes_a_message_everywhere = (
+    test_consumer_chat.test_seller_deletes_a_message_everywhere
+)
+test_muted_user_cannot_chat = test_consumer_chat.test_muted_user_cannot_chat
+test_slow_mode = test_consumer_chat.test_slow_mode
+
+# Viewers, presence and the room lifecycle.
+test_one_user_with_two_tabs_counts_once = test_consumer.test_one_user_with_two_tabs_counts_once
+test_viewer_count_follows_joins_and_leaves = (
+    test_consumer.test_viewer_count_follows_joins_and_leaves
+)
+test_viewer_counts_are_coalesced_to_two_a_second = (
+    test_consumer.test_viewer_counts_are_coalesced_to_two_a_second
+)
+test_a_change_during_the_announcers_last_check_is_still_announced = (
+    test_consumer.test_a_change_during_the_announcers_last_check_is_still_announced
+)
+test_presence_goes_to_the_seller_only = test_consumer.test_presence_goes_to_the_seller_only
+test_room_status_reaches_every_socket = test_consumer.test_room_status_reaches_every_socket
+
+# Spotlight, queue, ban.
+test_seller_spotlights_a_product_for_everyone = (
+    test_consumer_actions.test_seller_spotlights_a_product_for_everyone
+)
+test_queue_join_leave_and_admit = test_consumer_actions.test_queue_join_leave_and_admit
+test_joining_the_queue_twice_keeps_one_place = (
+    test_consumer_actions.test_joining_the_queue_twice_keeps_one_place
+)
+test_banned_user_is_thrown_out_and_cannot_come_back = (
+    test_consumer_actions.test_banned_user_is_thrown_out_and_cannot_come_back
+)
+test_moderator_bans_but_not_the_seller_nor_themselves = (
+    test_consumer_actions.test_moderator_bans_but_not_the_seller_nor_themselves
+)
+
+# State on connect, and garbage.
+test_first_message_is_the_room_state = test_consumer.test_first_message_is_the_room_state
+test_ten_malformed_frames_disconnect_the_client = (
+    test_consumer_frames.test_ten_malformed_frames_disconnect_the_client
+)

@@ -1,0 +1,373 @@
+"""The room store contract. Every test runs against both implementations: the in-process
+MemoryRoomStore (embedded default) and RedisRoomStore on a real redis-server."""
+
+import asyncio
+import threading
+import time
+import uuid
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from rooms.store import CHAT_KEPT, MemoryRoomStore, RedisRoomStore, RoomStore
+
+ROOM = "1"
+OTHER_ROOM = "2"
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def store(request) -> RoomStore:
+    if request.param == "memory":
+        yield MemoryRoomStore()
+        return
+    redis_url = request.getfixturevalue("redis_url")
+    # A prefix of its own: nothing another test (or a crashed run) left behind is visible.
+    redis_store = RedisRoomStore(redis_url, prefix=f"test-store:{uuid.uuid4().hex}")
+    await redis_store.clear()
+    try:
+        yield redis_store
+    finally:
+        await redis_store.clear()
+        await redis_store.redis.aclose()
+
+
+def message(number: int) -> dict:
+    return {"type": "chat-message", "id": f"m{number}", "text": f"message {number}"}
+
+
+def user(user_id: int) -> dict:
+    return {"id": user_id, "username": f"user{user_id}", "display_name": f"User {user_id}"}
+
+
+# --- viewers ----------------------------------------------------------------------------
+
+
+async def test_viewers_are_counted_once_however_many_sockets_they_have(store):
+    assert await store.viewer_count(ROOM) == 0
+    assert await store.viewer_join(ROOM, "user:1") == 1
+    assert await store.viewer_join(ROOM, "user:1") == 1  # a second tab
+    assert await store.viewer_join(ROOM, "user:2") == 2
+    assert await store.viewer_leave(ROOM, "user:1") == 2  # one tab of user 1 still open
+    assert await store.viewer_count(ROOM) == 2
+    assert await store.viewer_leave(ROOM, "user:1") == 1
+    assert await store.viewer_leave(ROOM, "user:2") == 0
+    assert await store.viewer_count(ROOM) == 0
+
+
+async def test_viewers_of_one_room_do_not_count_in_another(store):
+    await store.viewer_join(ROOM, "user:1")
+    assert await store.viewer_count(OTHER_ROOM) == 0
+    assert await store.viewer_join(OTHER_ROOM, "user:1") == 1
+    assert await store.viewer_count(ROOM) == 1
+
+
+async def test_leaving_more_often_than_joining_never_goes_below_zero(store):
+    assert await store.viewer_leave(ROOM, "user:1") == 0
+    await store.viewer_join(ROOM, "user:1")
+    assert await store.viewer_leave(ROOM, "user:1") == 0
+    assert await store.viewer_leave(ROOM, "user:1") == 0
+    assert await store.viewer_count(ROOM) == 0
+    # No debt was kept: one socket joining again makes the viewer present again.
+    assert await store.viewer_join(ROOM, "user:1") == 1
+    assert await store.viewer_count(ROOM) == 1
+
+
+async def test_concurrent_joins_of_distinct_viewers_all_count(store):
+    counts = await asyncio.gather(*(store.viewer_join(ROOM, f"anon:{n}") for n in range(50)))
+    assert sorted(counts) == list(range(1, 51))
+    assert await store.viewer_count(ROOM) == 50
+
+
+# --- chat -------------------------------------------------------------------------------
+
+
+async def test_chat_keeps_the_last_200_and_recent_answers_the_last_50_oldest_first(store):
+    for number in range(CHAT_KEPT + 50):
+        await store.chat_append(ROOM, message(number))
+    recent = await store.chat_recent(ROOM, 50)
+    assert [m["id"] for m in recent] == [f"m{n}" for n in range(200, 250)]
+    assert await store.chat_recent(ROOM) == recent  # 50 is the default
+    kept = await store.chat_recent(ROOM, 1000)
+    assert len(kept) == CHAT_KEPT == 200
+    assert kept[0]["id"] == "m50" and kept[-1]["id"] == "m249"
+    assert await store.chat_recent(ROOM, 0) == []
+    assert await store.chat_recent(OTHER_ROOM) == []
+
+
+async def test_chat_messages_come_back_unchanged(store):
+    sent = {
+        "type": "chat-message",
+        "id": "abc",
+        "user": {"id": 3, "username": "zoë", "display_name": "Zoë <b>"},
+        "text": "<script>alert(1)</script> ünïcode ✓",
+        "sent_at": "2025-01-01T12:00:00+00:00",
+    }
+    await store.chat_append(ROOM, sent)
+    assert await store.chat_recent(ROOM) == [sent]
+
+
+async def test_chat_delete_removes_only_that_message(store):
+    for number in range(5):
+        await store.chat_append(ROOM, message(number))
+    assert await store.chat_delete(ROOM, "m2") is True
+    assert [m["id"] for m in await store.chat_recent(ROOM)] == ["m0", "m1", "m3", "m4"]
+    assert await store.chat_delete(ROOM, "m2") is False
+    assert await store.chat_delete(ROOM, "nope") is False
+    assert await store.chat_delete(OTHER_ROOM, "m1") is False
+    assert len(await store.chat_recent(ROOM)) == 4
+
+
+# --- queue ------------------------------------------------------------------------------
+
+
+async def test_queue_keeps_arrival_order_without_duplicates(store):
+    assert await store.queue_join(ROOM, user(10)) == 1
+    assert await store.queue_join(ROOM, user(20)) == 2
+    assert await store.queue_join(ROOM, user(30)) == 3
+    # Joining again keeps the first place, and nobody appears twice.
+    assert await store.queue_join(ROOM, user(10)) == 1
+    assert await store.queue_join(ROOM, user(30)) == 3
+    assert await store.queue_list(ROOM) == [user(10), user(20), user(30)]
+    assert await store.queue_list(OTHER_ROOM) == []
+
+
+async def test_queue_positions_accept_ids_as_numbers_or_strings(store):
+    await store.queue_join(ROOM, user(10))
+    await store.queue_join(ROOM, user(20))
+    assert await store.queue_position(ROOM, 20) == 2
+    assert await store.queue_position(ROOM, "20") == 2
+    assert await store.queue_position(ROOM, 99) is None
+    assert await store.queue_position(OTHER_ROOM, 10) is None
+
+
+async def test_queue_leave_moves_the_others_up(store):
+    for user_id in (10, 20, 30):
+        await store.queue_join(ROOM, user(user_id))
+    assert await store.queue_leave(ROOM, 20) is True
+    assert await store.queue_leave(ROOM, "20") is False
+    assert await store.queue_leave(ROOM, 99) is False
+    assert await store.queue_position(ROOM, 30) == 2
+    assert await store.queue_list(ROOM) == [user(10), user(30)]
+    # Leaving and joining again puts you at the end.
+    assert await store.queue_leave(ROOM, "10") is True
+    assert await store.queue_join(ROOM, user(10)) == 2
+    assert [u["id"] for u in await store.queue_list(ROOM)] == [30, 10]
+
+
+async def test_queue_pop_admits_in_order_then_answers_none(store):
+    for user_id in (10, 20, 30):
+        await store.queue_join(ROOM, user(user_id))
+    assert await store.queue_pop(ROOM) == user(10)
+    assert await store.queue_position(ROOM, 20) == 1
+    assert await store.queue_pop(ROOM) == user(20)
+    assert await store.queue_pop(ROOM) == user(30)
+    assert await store.queue_pop(ROOM) is None
+    assert await store.queue_list(ROOM) == []
+    # An admitted user may queue again, at the end.
+    await store.queue_join(ROOM, user(40))
+    assert await store.queue_join(ROOM, user(10)) == 2
+
+
+async def test_fifty_users_joining_at_once_get_fifty_distinct_places(store):
+    places = await asyncio.gather(*(store.queue_join(ROOM, user(n)) for n in range(1, 51)))
+    assert sorted(places) == list(range(1, 51))
+    queue = await store.queue_list(ROOM)
+    assert len(queue) == 50 and len({u["id"] for u in queue}) == 50
+    # Everyone's answer is their real place in the list.
+    for user_id, place in zip(range(1, 51), places, strict=True):
+        assert await store.queue_position(ROOM, user_id) == place
+
+
+async def test_the_same_user_joining_many_times_at_once_is_queued_once(store):
+    places = await asyncio.gather(*(store.queue_join(ROOM, user(7)) for _ in range(20)))
+    assert set(places) == {1}
+    assert await store.queue_list(ROOM) == [user(7)]
+
+
+# --- spotlight --------------------------------------------------------------------------
+
+
+async def test_spotlight_set_and_clear(store):
+    assert await store.spotlight_get(ROOM) is None
+    product = {"id": 5, "name": "Silk scarf", "price": "59.00", "currency": "EUR", "stock": 3}
+    await store.spotlight_set(ROOM, product)
+    assert await store.spotlight_get(ROOM) == product
+    assert await store.spotlight_get(OTHER_ROOM) is None
+    await store.spotlight_set(ROOM, None)
+    assert await store.spotlight_get(ROOM) is None
+
+
+# --- moderation -------------------------------------------------------------------------
+
+
+async def test_mute_lasts_its_time_then_expires(store):
+    assert await store.muted_for(ROOM, 7) == 0
+    await store.mute(ROOM, 7, 1)
+    assert await store.muted_for(ROOM, 7) == 1
+    assert await store.muted_for(ROOM, "7") == 1
+    assert await store.muted_for(ROOM, 8) == 0
+    assert await store.muted_for(OTHER_ROOM, 7) == 0
+    # 0 means "may chat": a mute still running must never answer 0, even near its end.
+    await asyncio.sleep(0.7)
+    assert await store.muted_for(ROOM, 7) == 1
+    await asyncio.sleep(0.4)
+    assert await store.muted_for(ROOM, 7) == 0
+
+
+async def test_long_mute_reports_seconds_left(store):
+    await store.mute(ROOM, 7, 600)
+    assert 599 <= await store.muted_for(ROOM, 7) <= 600
+
+
+async def test_ban(store):
+    assert await store.is_banned(ROOM, 7) is False
+    await store.ban(ROOM, 7)
+    assert await store.is_banned(ROOM, 7) is True
+    assert await store.is_banned(ROOM, "7") is True
+    assert await store.is_banned(ROOM, 8) is False
+    assert await store.is_banned(OTHER_ROOM, 7) is False
+    await store.ban(ROOM, "7")  # banning twice is harmless
+    assert await store.is_banned(ROOM, 7) is True
+
+
+async def test_slow_mode(store):
+    assert await store.slow_mode_get(ROOM) == 0
+    await store.slow_mode_set(ROOM, 30)
+    assert await store.slow_mode_get(ROOM) == 30
+    assert await store.slow_mode_get(OTHER_ROOM) == 0
+    await store.slow_mode_set(ROOM, 5)
+    assert await store.slow_mode_get(ROOM) == 5
+    await store.slow_mode_set(ROOM, 0)
+    assert await store.slow_mode_get(ROOM) == 0
+
+
+# --- primitives -------------------------------------------------------------------------
+
+
+async def test_hit_is_a_sliding_window(store):
+    assert [await store.hit("k", limit=3, window=0.5) for _ in range(3)] == [True] * 3
+    assert await store.hit("k", limit=3, window=0.5) is False
+    assert await store.hit("other", limit=3, window=0.5) is True
+    await asyncio.sleep(0.6)
+    assert await store.hit("k", limit=3, window=0.5) is True
+
+
+async def test_hit_window_slides_instead_of_resetting(store):
+    assert await store.hit("k", limit=2, window=0.4)
+    await asyncio.sleep(0.25)
+    assert await store.hit("k", limit=2, window=0.4)
+    assert not await store.hit("k", limit=2, window=0.4)
+    await asyncio.sleep(0.2)  # the first hit left the window, the second did not
+    assert await store.hit("k", limit=2, window=0.4)
+    assert not await store.hit("k", limit=2, window=0.4)
+
+
+async def test_concurrent_hits_allow_exactly_the_limit(store):
+    allowed = await asyncio.gather(*(store.hit("k", limit=5, window=5) for _ in range(30)))
+    assert allowed.count(True) == 5
+
+
+async def test_acquire_and_release(store):
+    assert await store.acquire("lock", ttl=5) is True
+    assert await store.acquire("lock", ttl=5) is False
+    assert await store.acquire("other-lock", ttl=5) is True
+    await store.release("lock")
+    assert await store.acquire("lock", ttl=5) is True
+    await store.release("never-taken")  # harmless
+
+
+async def test_a_lock_expires_by_itself(store):
+    assert await store.acquire("lock", ttl=0.3) is True
+    assert await store.acquire("lock", ttl=0.3) is False
+    await asyncio.sleep(0.4)
+    assert await store.acquire("lock", ttl=0.3) is True
+
+
+async def test_extending_a_held_lock_keeps_others_out_past_its_first_expiry(store):
+    assert await store.acquire("lock", ttl=0.3) is True
+    await asyncio.sleep(0.2)
+    await store.extend("lock", ttl=0.5)
+    await asyncio.sleep(0.2)  # past the first expiry, within the extension
+    assert await store.acquire("lock", ttl=0.3) is False
+    await store.extend("never-taken", ttl=5)  # extends nothing
+    assert await store.acquire("never-taken", ttl=0.3) is True
+
+
+async def test_only_one_of_many_concurrent_acquirers_gets_the_lock(store):
+    results = await asyncio.gather(*(store.acquire("lock", ttl=5) for _ in range(20)))
+    assert results.count(True) == 1
+
+
+async def test_value_set_and_get(store):
+    assert await store.value_get("v") is None
+    await store.value_set("v", "one")
+    assert await store.value_get("v") == "one"
+    await store.value_set("v", "two")
+    assert await store.value_get("v") == "two"
+    await store.value_set("short", "x", ttl=0.3)
+    assert await store.value_get("short") == "x"
+    await asyncio.sleep(0.4)
+    assert await store.value_get("short") is None
+    assert await store.value_get("v") == "two"  # no ttl: kept
+
+
+async def test_clear_forgets_everything(store):
+    await store.viewer_join(ROOM, "user:1")
+    await store.chat_append(ROOM, message(1))
+    await store.queue_join(ROOM, user(1))
+    await store.spotlight_set(ROOM, {"id": 1})
+    await store.mute(ROOM, 1, 60)
+    await store.ban(ROOM, 1)
+    await store.slow_mode_set(ROOM, 10)
+    await store.acquire("lock", ttl=60)
+    await store.value_set("v", "x")
+    await store.hit("k", limit=1, window=60)
+    await store.clear()
+    assert await store.viewer_count(ROOM) == 0
+    assert await store.chat_recent(ROOM) == []
+    assert await store.queue_list(ROOM) == []
+    assert await store.spotlight_get(ROOM) is None
+    assert await store.muted_for(ROOM, 1) == 0
+    assert await store.is_banned(ROOM, 1) is False
+    assert await store.slow_mode_get(ROOM) == 0
+    assert await store.acquire("lock", ttl=60) is True
+    assert await store.value_get("v") is None
+    assert await store.hit("k", limit=1, window=60) is True
+
+
+async def test_sync_callers_on_another_thread_share_the_state(store):
+    """Services behind the REST API reach the store through async_to_sync, on a thread with
+    an event loop of its own."""
+    await store.spotlight_set(ROOM, {"id": 1})
+    seen: list = []
+
+    def sync_caller() -> None:
+        seen.append(async_to_sync(store.spotlight_get)(ROOM))
+        async_to_sync(store.queue_join)(ROOM, user(9))
+
+    thread = threading.Thread(target=sync_caller)
+    thread.start()
+    started = time.monotonic()
+    while thread.is_alive() and time.monotonic() - started < 5:
+        await asyncio.sleep(0.01)
+    assert not thread.is_alive()
+    assert seen == [{"id": 1}]
+    assert await store.queue_list(ROOM) == [user(9)]
+
+
+@pytest.mark.redis
+async def test_redis_stores_with_different_prefixes_do_not_see_each_other(redis_url):
+    first = RedisRoomStore(redis_url, prefix=f"test-store:{uuid.uuid4().hex}")
+    second = RedisRoomStore(redis_url, prefix=f"test-store:{uuid.uuid4().hex}")
+    try:
+        await first.viewer_join(ROOM, "user:1")
+        await first.value_set("v", "x")
+        assert await second.viewer_count(ROOM) == 0
+        assert await second.value_get("v") is None
+        await second.clear()
+        assert await first.viewer_count(ROOM) == 1
+    finally:
+        await first.clear()
+        await second.clear()
+        await first.redis.aclose()
+        await second.redis.aclose()
