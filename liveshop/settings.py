@@ -134,10 +134,11 @@ INSTALLED_APPS = [
     "accounts",
     "catalog",
     "rooms",
+    "orders",
 ]
 
 # MongoDB keeps its own migrations (ObjectId keys); a test keeps them in step with the models.
-MONGO_MIGRATED_APPS = ["admin", "auth", "contenttypes", "accounts", "catalog", "rooms"]
+MONGO_MIGRATED_APPS = ["admin", "auth", "contenttypes", "accounts", "catalog", "rooms", "orders"]
 if USING_MONGODB:
     MIGRATION_MODULES = {app: f"mongo_migrations.{app}" for app in MONGO_MIGRATED_APPS}
 
@@ -237,6 +238,26 @@ else:
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# --- Payments ---------------------------------------------------------------------------
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+# Tests point the official SDK at a fake Stripe server on loopback; empty means Stripe itself.
+STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+STRIPE_TIMEOUT_SECONDS = 10
+CHECKOUT_SESSION_MINUTES = 30
+PAYMENTS_BACKEND = env_str("PAYMENTS_BACKEND") or (
+    "dummy" if DEBUG and not STRIPE_SECRET_KEY else "stripe"
+)
+if PAYMENTS_BACKEND not in {"stripe", "dummy"}:
+    raise ImproperlyConfigured("PAYMENTS_BACKEND must be 'stripe' or 'dummy'.")
+if PAYMENTS_BACKEND == "dummy" and not DEBUG:
+    raise ImproperlyConfigured("The dummy payment backend moves no money: it refuses DEBUG off.")
+if PAYMENTS_BACKEND == "stripe" and not (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET):
+    raise ImproperlyConfigured(
+        "Stripe payments need STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET "
+        "(or PAYMENTS_BACKEND=dummy while DEBUG is on)."
+    )
+
 # --- Login throttling (site and API share the counters) --------------------------------
 LOGIN_FAILURES_PER_ACCOUNT = 5
 LOGIN_FAILURES_PER_IP = 20
@@ -278,7 +299,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a "Status"; name each enum in the schema after its model.
-    "ENUM_NAME_OVERRIDES": {"RoomStatusEnum": "rooms.models.ShoppingRoom.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "RoomStatusEnum": "rooms.models.ShoppingRoom.Status",
+        "OrderStatusEnum": "orders.models.Order.Status",
+    },
 }
 
 # --- Production hardening (checked by `manage.py check --deploy`) ----------------------

@@ -8,6 +8,7 @@ from accounts import urls as accounts_urls
 from accounts.views import seller_profile
 from catalog import urls as catalog_urls
 from liveshop.views import healthz, serve_media
+from orders import urls as orders_urls
 from rooms import urls as rooms_urls
 from rooms.views import home
 
@@ -15,6 +16,7 @@ api_v1 = [
     *accounts_urls.api_urlpatterns,
     *catalog_urls.api_urlpatterns,
     *rooms_urls.api_urlpatterns,
+    *orders_urls.api_urlpatterns,
 ]
 
 urlpatterns = [
@@ -23,6 +25,7 @@ urlpatterns = [
     path("sellers/<str:username>/", seller_profile, name="seller-profile"),
     path("", include("catalog.urls")),
     path("", include("rooms.urls")),
+    path("", include("orders.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include((api_v1, "api"), namespace="api")),

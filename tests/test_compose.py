@@ -71,6 +71,8 @@ def test_web_environment_passes_the_production_deploy_check():
     operator = {
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+        "STRIPE_SECRET_KEY": "sk_live_from_operator",
+        "STRIPE_WEBHOOK_SECRET": "whsec_from_operator",
     }
     env = {
         name: _substitute(str(value), operator)

@@ -12,6 +12,8 @@ PRODUCTION = {
     "DJANGO_DEBUG": "0",
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
     "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+    "STRIPE_SECRET_KEY": "sk_test_liveshop",
+    "STRIPE_WEBHOOK_SECRET": "whsec_liveshop",
 }
 
 SHOW_SETTINGS = """
@@ -136,3 +138,25 @@ print(asyncio.run(roundtrip())["text"])
     result = python(code, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "hi"
+
+
+def test_production_refuses_the_dummy_payment_backend():
+    result = manage("check", env=child_env(**PRODUCTION, PAYMENTS_BACKEND="dummy"))
+    assert result.returncode != 0
+    assert "refuses DEBUG off" in result.stderr
+
+
+def test_production_refuses_stripe_without_its_keys():
+    env = {k: v for k, v in PRODUCTION.items() if k != "STRIPE_WEBHOOK_SECRET"}
+    result = manage("check", env=child_env(**env))
+    assert result.returncode != 0
+    assert "STRIPE_WEBHOOK_SECRET" in result.stderr
+
+
+def test_development_without_stripe_keys_uses_the_dummy_backend():
+    shown = python(
+        "import django; django.setup(); from django.conf import settings;"
+        " print(settings.PAYMENTS_BACKEND)",
+        env=child_env(),
+    )
+    assert shown.stdout.strip() == "dummy"

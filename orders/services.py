@@ -1,0 +1,407 @@
+"""Every write to carts, orders and payments goes through here: pages, API, the webhook, the
+dummy payment page and commands.
+
+Stock is only ever changed by conditional atomic updates (`stock >= n` inside the UPDATE's
+filter), which hold on SQLite, PostgreSQL and MongoDB alike: concurrent buyers can never
+drive stock below zero nor get more units than exist.
+"""
+
+import logging
+import re
+import secrets
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from catalog.models import Product
+from liveshop.errors import ApplicationError, NotFoundError
+from orders import stripe_api
+from orders.exceptions import CartError, IllegalOrderTransition, OutOfStock
+from orders.models import Cart, CartItem, Order, OrderEvent, OrderItem, PaymentEvent
+
+logger = logging.getLogger(__name__)
+Status = Order.Status
+
+# The one order status machine.
+TRANSITIONS: dict[str, set[str]] = {
+    Status.PENDING: {Status.PAID, Status.CANCELLED},
+    Status.PAID: {Status.SHIPPED, Status.REFUNDED},
+    Status.SHIPPED: {Status.DELIVERED},
+    Status.DELIVERED: set(),
+    Status.CANCELLED: set(),
+    Status.REFUNDED: set(),
+}
+
+MAX_QUANTITY_PER_LINE = 100
+SESSION_CART_TOKEN = "cart_token"
+
+
+# --- carts ----------------------------------------------------------------------------------
+
+
+def cart_for_user(*, user: User) -> Cart:
+    cart, _ = Cart.objects.get_or_create(user=user)
+    return cart
+
+
+def cart_for_session(*, session) -> Cart:
+    """The anonymous visitor's cart, created on first use and remembered in the session."""
+    token = session.get(SESSION_CART_TOKEN)
+    cart = Cart.objects.filter(session_token=token, user=None).first() if token else None
+    if cart is None:
+        token = secrets.token_hex(16)
+        cart = Cart.objects.create(session_token=token)
+        session[SESSION_CART_TOKEN] = token
+    return cart
+
+
+def _check_quantity(product: Product, quantity: int) -> None:
+    if not product.is_active or not product.seller.is_active:
+        raise CartError(f"“{product.name}” is no longer on sale.", code="product_unavailable")
+    if quantity < 1 or quantity > MAX_QUANTITY_PER_LINE:
+        raise CartError(
+            f"Choose a quantity from 1 to {MAX_QUANTITY_PER_LINE}.",
+            code="invalid_quantity",
+            fields={"quantity": [f"Choose a quantity from 1 to {MAX_QUANTITY_PER_LINE}."]},
+        )
+    if quantity > product.stock:
+        left = f"only {product.stock} left" if product.stock else "sold out"
+        raise CartError(
+            f"“{product.name}” is {left}.",
+            code="out_of_stock",
+            fields={"quantity": [f"Only {product.stock} in stock."]},
+        )
+
+
+def cart_add(*, cart: Cart, product: Product, quantity: int = 1) -> CartItem:
+    """Add `quantity` more of `product` (adding to what the cart already holds)."""
+    item = cart.items.filter(product=product).first()
+    wanted = quantity + (item.quantity if item else 0)
+    _check_quantity(product, wanted)
+    if item is None:
+        try:
+            with transaction.atomic():
+                return CartItem.objects.create(cart=cart, product=product, quantity=wanted)
+        except IntegrityError:  # the same product added twice at once: count both
+            item = cart.items.get(product=product)
+            return cart_set_quantity(cart=cart, item=item, quantity=item.quantity + quantity)
+    item.quantity = wanted
+    item.save(update_fields=["quantity"])
+    Cart.objects.filter(pk=cart.pk).update(updated_at=timezone.now())
+    return item
+
+
+def cart_set_quantity(*, cart: Cart, item: CartItem, quantity: int) -> CartItem:
+    if item.cart_id != cart.pk:
+        raise NotFoundError("No such cart item.")
+    _check_quantity(item.product, quantity)
+    item.quantity = quantity
+    item.save(update_fields=["quantity"])
+    return item
+
+
+def cart_remove(*, cart: Cart, item: CartItem) -> None:
+    if item.cart_id != cart.pk:
+        raise NotFoundError("No such cart item.")
+    item.delete()
+
+
+def cart_merge_session_into_user(*, session, user: User) -> None:
+    """At login, what an anonymous visitor put in the cart joins the user's cart
+    (quantities add up, capped at what is in stock)."""
+    token = session.pop(SESSION_CART_TOKEN, None)
+    session_cart = Cart.objects.filter(session_token=token, user=None).first() if token else None
+    if session_cart is None:
+        return
+    user_cart = cart_for_user(user=user)
+    with transaction.atomic():
+        for item in session_cart.items.select_related("product", "product__seller"):
+            existing = user_cart.items.filter(product=item.product).first()
+            total = item.quantity + (existing.quantity if existing else 0)
+            total = min(total, item.product.stock, MAX_QUANTITY_PER_LINE)
+            if total < 1 or not item.product.is_active:
+                continue
+            if existing:
+                existing.quantity = total
+                existing.save(update_fields=["quantity"])
+            else:
+                CartItem.objects.create(cart=user_cart, product=item.product, quantity=total)
+        session_cart.delete()
+
+
+# --- the order status machine ------------------------------------------------------------
+
+
+def order_transition(
+    *, order: Order, to: str, actor: User | None = None, note: str = "", **fields
+) -> Order:
+    """Move `order` to `to` if the table allows it; write an OrderEvent. A conditional update
+    makes the check and the move one step, so racing requests cannot both move it."""
+    if to not in TRANSITIONS[order.status]:
+        raise IllegalOrderTransition(f"A {order.status} order cannot become {to}.")
+    with transaction.atomic():
+        moved = Order.objects.filter(pk=order.pk, status=order.status).update(
+            status=to, updated_at=timezone.now(), **fields
+        )
+        if not moved:
+            order.refresh_from_db()
+            raise IllegalOrderTransition(f"The order is already {order.status}.")
+        OrderEvent.objects.create(
+            order=order, from_status=order.status, to_status=to, actor=actor, note=note
+        )
+        order.refresh_from_db()
+    return order
+
+
+def _order_flag(*, order: Order, reason: str) -> None:
+    Order.objects.filter(pk=order.pk).update(needs_review=True, review_reason=reason[:500])
+    OrderEvent.objects.create(order=order, note=f"Flagged for staff: {reason}"[:500])
+    logger.warning("order %s flagged for staff: %s", order.pk, reason)
+
+
+def _release_stock(order: Order) -> None:
+    for item in order.items.all():
+        Product.objects.filter(pk=item.product_id).update(stock=F("stock") + item.quantity)
+
+
+# --- checkout ----------------------------------------------------------------------------
+
+
+def checkout_create_order(*, user: User) -> Order:
+    """Turn the user's cart into a pending order and reserve its stock: all lines or none."""
+    cart = cart_for_user(user=user)
+    items = list(cart.items.select_related("product", "product__seller"))
+    if not items:
+        raise CartError("Your cart is empty.", code="cart_empty")
+    currencies = {item.product.currency for item in items}
+    if len(currencies) > 1:
+        raise CartError(
+            "Your cart mixes currencies; check out one currency at a time.",
+            code="mixed_currencies",
+        )
+    for item in items:
+        if not item.product.is_active or not item.product.seller.is_active:
+            raise CartError(
+                f"“{item.product.name}” is no longer on sale; remove it from your cart.",
+                code="product_unavailable",
+            )
+    with transaction.atomic():
+        for item in items:
+            reserved = Product.objects.filter(
+                pk=item.product_id, is_active=True, stock__gte=item.quantity
+            ).update(stock=F("stock") - item.quantity)
+            if not reserved:
+                # Leaving the atomic block undoes the lines already reserved.
+                left = Product.objects.filter(pk=item.product_id).values_list("stock", flat=True)
+                raise OutOfStock(
+                    f"“{item.product.name}” ran out: only {left.first() or 0} left.",
+                    fields={"product_id": [str(item.product_id)]},
+                )
+        order = Order.objects.create(
+            buyer=user,
+            currency=currencies.pop(),
+            total=sum((item.product.price * item.quantity for item in items), Decimal("0")),
+            payment_backend=settings.PAYMENTS_BACKEND,
+            idempotency_key=f"liveshop-checkout-{uuid.uuid4().hex}",
+            expires_at=timezone.now() + timedelta(minutes=settings.CHECKOUT_SESSION_MINUTES),
+        )
+        OrderItem.objects.bulk_create(
+            OrderItem(
+                order=order,
+                product=item.product,
+                seller=item.product.seller,
+                name=item.product.name,
+                unit_price=item.product.price,
+                currency=item.product.currency,
+                quantity=item.quantity,
+            )
+            for item in items
+        )
+        OrderEvent.objects.create(
+            order=order, to_status=Status.PENDING, actor=user, note="Checkout"
+        )
+        cart.items.all().delete()
+    return order
+
+
+def checkout_payment_url(*, order: Order, success_url: str, cancel_url: str) -> str:
+    """Where the buyer pays for a pending order. Asking again (a retry, a double click)
+    answers the same payment page: the Stripe session is created once per order."""
+    if order.status != Status.PENDING:
+        raise IllegalOrderTransition("This order is not waiting for payment.")
+    if order.checkout_url:
+        return order.checkout_url
+    if order.payment_backend == "dummy":
+        url = reverse("orders:dummy-payment", kwargs={"pk": order.pk})
+        Order.objects.filter(pk=order.pk).update(checkout_url=url)
+        return url
+    # The network call happens outside any transaction: nothing is held while Stripe answers.
+    session_id, url = stripe_api.checkout_session_create(
+        order=order, success_url=success_url, cancel_url=cancel_url
+    )
+    Order.objects.filter(pk=order.pk).update(checkout_session_id=session_id, checkout_url=url)
+    order.checkout_session_id, order.checkout_url = session_id, url
+    return url
+
+
+def order_cancel_by_buyer(*, order: Order, buyer: User) -> Order:
+    if order.buyer_id != buyer.pk:
+        raise NotFoundError("No such order.")
+    return _cancel_pending(order=order, actor=buyer, note="Cancelled by the buyer")
+
+
+def _cancel_pending(*, order: Order, actor: User | None, note: str) -> Order:
+    with transaction.atomic():
+        order = order_transition(order=order, to=Status.CANCELLED, actor=actor, note=note)
+        _release_stock(order)
+    return order
+
+
+def orders_expire_overdue() -> int:
+    """Cancel pending orders whose payment window closed, returning their stock."""
+    expired = 0
+    for order in Order.objects.filter(status=Status.PENDING, expires_at__lt=timezone.now()):
+        try:
+            _cancel_pending(order=order, actor=None, note="Payment window expired")
+            expired += 1
+        except IllegalOrderTransition:
+            pass  # paid or cancelled meanwhile
+    return expired
+
+
+def order_ship(*, order: Order, seller: User, tracking_number: str = "") -> Order:
+    if not order.items.filter(seller=seller).exists():
+        raise NotFoundError("No such order.")
+    tracking_number = tracking_number.strip()[:100]
+    note = f"Shipped; tracking {tracking_number}" if tracking_number else "Shipped"
+    return order_transition(
+        order=order, to=Status.SHIPPED, actor=seller, note=note, tracking_number=tracking_number
+    )
+
+
+def order_mark_delivered(*, order: Order, actor: User) -> Order:
+    if not (order.buyer_id == actor.pk or order.items.filter(seller=actor).exists()):
+        raise NotFoundError("No such order.")
+    return order_transition(order=order, to=Status.DELIVERED, actor=actor, note="Delivered")
+
+
+# --- payment events (Stripe webhooks and the dummy backend alike) ------------------------
+
+
+def _order_from(obj: dict) -> Order | None:
+    metadata = obj.get("metadata") or {}
+    order_id = metadata.get("order_id") or obj.get("client_reference_id")
+    if not order_id or not re.fullmatch(r"[0-9]{1,18}|[0-9a-f]{24}", str(order_id)):
+        return None
+    try:
+        return Order.objects.filter(pk=order_id).first()
+    except (ValueError, TypeError):  # an id the database cannot hold
+        return None
+
+
+def _on_session_completed(obj: dict) -> Order | None:
+    order = _order_from(obj)
+    if order is None:
+        logger.warning("checkout.session.completed for an unknown order: %s", obj.get("id"))
+        return None
+    if obj.get("payment_status") not in {"paid", "no_payment_required"}:
+        return order  # asynchronous payment methods confirm later
+    amount, currency = obj.get("amount_total"), str(obj.get("currency", "")).upper()
+    if amount != stripe_api.to_minor_units(order.total) or currency != order.currency:
+        _order_flag(
+            order=order,
+            reason=f"paid {amount} {currency}, expected "
+            f"{stripe_api.to_minor_units(order.total)} {order.currency}",
+        )
+        return order
+    if order.status == Status.PENDING:
+        order_transition(
+            order=order,
+            to=Status.PAID,
+            note="Payment confirmed",
+            payment_intent_id=str(obj.get("payment_intent") or ""),
+        )
+    elif order.status == Status.CANCELLED:
+        _order_flag(order=order, reason="payment arrived after the order was cancelled: refund it")
+    return order
+
+
+def _on_session_expired(obj: dict) -> Order | None:
+    order = _order_from(obj)
+    if order is not None and order.status == Status.PENDING:
+        _cancel_pending(order=order, actor=None, note="Checkout session expired")
+    return order
+
+
+def _on_charge_refunded(obj: dict) -> Order | None:
+    order = _order_from(obj)
+    if order is None and obj.get("payment_intent"):
+        order = Order.objects.filter(payment_intent_id=obj["payment_intent"]).first()
+    if order is None:
+        return None
+    if order.status == Status.PAID:
+        # Stock is not returned automatically: the goods may not come back.
+        order_transition(order=order, to=Status.REFUNDED, note="Refunded")
+    elif order.status != Status.REFUNDED:
+        _order_flag(order=order, reason=f"refund received for a {order.status} order")
+    return order
+
+
+PAYMENT_EVENT_HANDLERS = {
+    "checkout.session.completed": _on_session_completed,
+    "checkout.session.expired": _on_session_expired,
+    "charge.refunded": _on_charge_refunded,
+}
+
+
+def payment_event_process(*, event: dict) -> str:
+    """Apply one verified payment event exactly once; answer what happened.
+
+    The event id is recorded in the same transaction as its effect: if the effect fails,
+    the event is not recorded and a redelivery tries again; if it succeeded, a redelivery
+    (or a concurrent duplicate) changes nothing."""
+    event_id, event_type = str(event.get("id", "")), str(event.get("type", ""))
+    if not event_id:
+        raise ApplicationError("The event has no id.", code="invalid_event")
+    handler = PAYMENT_EVENT_HANDLERS.get(event_type)
+    if PaymentEvent.objects.filter(event_id=event_id).exists():
+        return "duplicate"
+    try:
+        with transaction.atomic():
+            order = None
+            if handler is None:
+                logger.info("payment event %s of unhandled type %s", event_id, event_type)
+            else:
+                obj = (event.get("data") or {}).get("object") or {}
+                order = handler(obj)
+            PaymentEvent.objects.create(event_id=event_id, event_type=event_type, order=order)
+    except IntegrityError:
+        return "duplicate"  # the same event processed concurrently: the other one won
+    return "processed" if handler else "ignored"
+
+
+def dummy_payment_complete(*, order: Order, buyer: User, pay: bool) -> Order:
+    """The dummy backend's Pay / Cancel buttons: the very same path as Stripe's webhook."""
+    if order.buyer_id != buyer.pk or order.payment_backend != "dummy":
+        raise NotFoundError("No such order.")
+    obj = {
+        "id": f"dummy_session_{order.pk}",
+        "client_reference_id": str(order.pk),
+        "metadata": {"order_id": str(order.pk)},
+        "payment_status": "paid",
+        "amount_total": stripe_api.to_minor_units(order.total),
+        "currency": order.currency.lower(),
+    }
+    event_type = "checkout.session.completed" if pay else "checkout.session.expired"
+    payment_event_process(
+        event={"id": f"dummy_evt_{uuid.uuid4().hex}", "type": event_type, "data": {"object": obj}}
+    )
+    order.refresh_from_db()
+    return order
