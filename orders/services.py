@@ -40,6 +40,11 @@ TRANSITIONS: dict[str, set[str]] = {
 }
 
 MAX_QUANTITY_PER_LINE = 100
+# Stripe refuses a Checkout Session whose expires_at is less than 30 minutes after the
+# session's creation. The session is created after the order (same request, or a retry a
+# little later) and every attempt must send the same parameters to be an idempotent replay,
+# so the order's window (which is the session's expires_at) carries this much headroom.
+SESSION_CREATION_GRACE = timedelta(minutes=2)
 SESSION_CART_TOKEN = "cart_token"
 
 
@@ -193,7 +198,23 @@ def checkout_create_order(*, user: User) -> Order:
                 code="product_unavailable",
             )
     with transaction.atomic():
-        for item in items:
+        # Claim the cart lines that were read before reserving anything (fix found while
+        # writing the orders API): a second checkout of the same cart racing this one (a
+        # double tap on "Pay") found the same lines and reserved the stock twice, making two
+        # orders; deleting the whole cart at the end also dropped a line added meanwhile
+        # that was never ordered. The race loser now deletes fewer rows than it read and
+        # stops; an error below rolls the claim back with everything else.
+        claimed, _ = CartItem.objects.filter(pk__in=[item.pk for item in items]).delete()
+        if claimed != len(items):
+            raise CartError(
+                "Your cart changed during checkout; check it and try again.",
+                code="cart_changed",
+                status=409,
+            )
+        # Reserve in one global order (by product id), not cart order: on PostgreSQL each
+        # UPDATE holds its row until commit, and two carts holding A, B and B, A would wait
+        # on each other (deadlock: both checkouts failed with a database error).
+        for item in sorted(items, key=lambda item: item.product_id):
             reserved = Product.objects.filter(
                 pk=item.product_id, is_active=True, stock__gte=item.quantity
             ).update(stock=F("stock") - item.quantity)
@@ -210,7 +231,9 @@ def checkout_create_order(*, user: User) -> Order:
             total=sum((item.product.price * item.quantity for item in items), Decimal("0")),
             payment_backend=settings.PAYMENTS_BACKEND,
             idempotency_key=f"liveshop-checkout-{uuid.uuid4().hex}",
-            expires_at=timezone.now() + timedelta(minutes=settings.CHECKOUT_SESSION_MINUTES),
+            expires_at=timezone.now()
+            + timedelta(minutes=settings.CHECKOUT_SESSION_MINUTES)
+            + SESSION_CREATION_GRACE,
         )
         OrderItem.objects.bulk_create(
             OrderItem(
@@ -227,7 +250,6 @@ def checkout_create_order(*, user: User) -> Order:
         OrderEvent.objects.create(
             order=order, to_status=Status.PENDING, actor=user, note="Checkout"
         )
-        cart.items.all().delete()
     return order
 
 
@@ -356,6 +378,9 @@ def _on_charge_refunded(obj: dict) -> Order | None:
 
 PAYMENT_EVENT_HANDLERS = {
     "checkout.session.completed": _on_session_completed,
+    # A session completed unpaid (bank debits and other delayed methods) is confirmed by
+    # this later event, with payment_status "paid": without it such orders stayed pending.
+    "checkout.session.async_payment_succeeded": _on_session_completed,
     "checkout.session.expired": _on_session_expired,
     "charge.refunded": _on_charge_refunded,
 }
@@ -384,6 +409,15 @@ def payment_event_process(*, event: dict) -> str:
             PaymentEvent.objects.create(event_id=event_id, event_type=event_type, order=order)
     except IntegrityError:
         return "duplicate"  # the same event processed concurrently: the other one won
+    except IllegalOrderTransition:
+        # The order moved while this event was handled. On PostgreSQL that is how a
+        # concurrent delivery of this same event shows (its conditional update won, ours
+        # found the status changed): once it is recorded this one is a duplicate, not a 500
+        # with a traceback. Anything else (another event moved it) still fails, unrecorded,
+        # and Stripe's redelivery meets the new state.
+        if PaymentEvent.objects.filter(event_id=event_id).exists():
+            return "duplicate"
+        raise
     return "processed" if handler else "ignored"
 
 

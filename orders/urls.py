@@ -30,6 +30,7 @@ api_urlpatterns = [
     path("orders/", apis.OrderListApi.as_view(), name="api-orders"),
     path("orders/<str:pk>/", apis.OrderDetailApi.as_view(), name="api-order"),
     path("orders/<str:pk>/cancel/", apis.OrderCancelApi.as_view(), name="api-order-cancel"),
+    path("orders/<str:pk>/pay/", apis.OrderPayApi.as_view(), name="api-order-pay"),
     path("seller/orders/", apis.SellerOrderListApi.as_view(), name="api-seller-orders"),
     path("seller/orders/<str:pk>/", apis.SellerOrderDetailApi.as_view(), name="api-seller-order"),
     path(

@@ -43,6 +43,7 @@ room = rooms.room_create(
     seller=seller, title="Hat show", scheduled_start=timezone.now(), products=[hat]
 )
 rooms.room_go_live(room=room, actor=seller)
+rooms.room_spotlight(room=room, actor=seller, product_id=hat.pk)
 
 
 def access(user) -> str:

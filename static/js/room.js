@@ -7,6 +7,8 @@
 // - The page works on its own first (server-rendered); the socket only brings it to life,
 //   and a lost connection comes back by itself with backoff.
 
+import { enhanceCartForms } from "./cart.js";
+
 const root = document.querySelector("[data-room-id]");
 const T = JSON.parse(document.getElementById("room-i18n").textContent);
 const $ = (id) => document.getElementById(id);
@@ -24,6 +26,7 @@ const el = {
   ended: $("room-ended"),
   videoNote: $("room-video-note"),
   spotlight: $("spotlight"),
+  spotlightAdd: $("spotlight-add"), // absent for the room's seller
   chatLog: $("chat-log"),
   chatForm: $("chat-form"),
   chatInput: $("chat-input"),
@@ -280,6 +283,7 @@ function setQueuePosition(position) {
 
 function renderSpotlight(product) {
   el.spotlight.hidden = !product || state.status === "ended";
+  if (el.spotlightAdd) el.spotlightAdd.hidden = !product;
   if (!product) return;
   $("spotlight-name").textContent = product.name;
   $("spotlight-price").textContent = product.price;
@@ -297,6 +301,12 @@ function renderSpotlight(product) {
   link.hidden = !listed;
   if (listed) link.href = listed.href;
   if (el.spotlightSelect) el.spotlightSelect.value = String(product.id);
+  // "Add to cart" follows the spotlight; nothing to add when it is sold out.
+  if (el.spotlightAdd) {
+    el.spotlightAdd.dataset.productId = String(product.id);
+    el.spotlightAdd.form.elements.product_id.value = String(product.id);
+    el.spotlightAdd.hidden = !(product.stock > 0);
+  }
 }
 
 function renderPresence() {
@@ -487,6 +497,12 @@ for (const form of document.querySelectorAll("form[data-confirm]")) {
     if (!window.confirm(form.dataset.confirm)) event.preventDefault();
   });
 }
+
+// --- cart ---------------------------------------------------------------------------------
+
+// The spotlight card's and the product list's "Add to cart" forms post over fetch: the
+// stream and the chat stay as they are, only the cart badge changes.
+enhanceCartForms(root);
 
 // --- start -------------------------------------------------------------------------------
 
