@@ -94,18 +94,18 @@ if USING_MONGODB:
     }
     # MongoDB has no integer auto-increment: every model's key is an ObjectId.
     DEFAULT_AUTO_FIELD = "django_mongodb_backend.fields.ObjectIdAutoField"
-elif DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
-    DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 else:
     DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": BASE_DIR / "db.sqlite3",
-            # Concurrent writers (threads, daphne + a command) wait instead of failing at once.
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
-        }
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)
+        if DATABASE_URL
+        else {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}
     }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        # Concurrent writers (threads, daphne + a command) wait for the lock instead of
+        # failing at once, and take it when their transaction begins (no upgrade deadlocks).
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+        )
     DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Applications ----------------------------------------------------------------------

@@ -87,6 +87,8 @@ def _check_quantity(product: Product, quantity: int) -> None:
 
 def cart_add(*, cart: Cart, product: Product, quantity: int = 1) -> CartItem:
     """Add `quantity` more of `product` (adding to what the cart already holds)."""
+    if cart.user_id is not None and cart.user_id == product.seller_id:
+        raise CartError("This is your own product: you cannot buy it.", code="own_product")
     item = cart.items.filter(product=product).first()
     wanted = quantity + (item.quantity if item else 0)
     _check_quantity(product, wanted)
@@ -368,7 +370,11 @@ def _on_charge_refunded(obj: dict) -> Order | None:
         order = Order.objects.filter(payment_intent_id=obj["payment_intent"]).first()
     if order is None:
         return None
-    if order.status == Status.PAID:
+    refunded, charged = obj.get("amount_refunded"), obj.get("amount")
+    if isinstance(refunded, int) and isinstance(charged, int) and refunded < charged:
+        # Stripe sends charge.refunded for partial refunds too: staff decide what it means.
+        _order_flag(order=order, reason=f"partial refund: {refunded} of {charged}")
+    elif order.status == Status.PAID:
         # Stock is not returned automatically: the goods may not come back.
         order_transition(order=order, to=Status.REFUNDED, note="Refunded")
     elif order.status != Status.REFUNDED:

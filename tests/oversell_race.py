@@ -127,9 +127,7 @@ def race(buyers: list, watched: list[Product]) -> dict:
         "seconds": round(time.monotonic() - started, 2),
         "results": results,
         "orders": orders.count(),
-        "orders_per_buyer_max": max(
-            (orders.filter(buyer=b).count() for b in buyers), default=0
-        ),
+        "orders_per_buyer_max": max((orders.filter(buyer=b).count() for b in buyers), default=0),
         "stock": {p.name: Product.objects.get(pk=p.pk).stock for p in watched},
         "lowest_stock_seen": lowest,
         "reserved": {

@@ -252,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_fake: FakeStripe
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format, *args):  # noqa: A002 - keep test output quiet
+    def log_message(self, format, *args):  # keep test output quiet
         pass
 
     def _serve(self) -> None:

@@ -163,9 +163,7 @@ def test_stripe_500_leaves_the_order_pending_and_a_retry_makes_one_session(
     fake_stripe.mode = "ok"
     url = pay_url(order)
     assert fake_stripe.sessions_created == 1
-    assert {r.idempotency_key for r in fake_stripe.session_requests()} == {
-        order.idempotency_key
-    }
+    assert {r.idempotency_key for r in fake_stripe.session_requests()} == {order.idempotency_key}
     order.refresh_from_db()
     assert order.checkout_url == url
     assert order.status == Order.Status.PENDING
@@ -210,9 +208,7 @@ def test_stripe_too_slow_times_out_quickly_and_the_retry_replays_the_same_sessio
     assert url == fake_stripe.sessions[made]["url"]
     order.refresh_from_db()
     assert order.checkout_session_id == made
-    assert {r.idempotency_key for r in fake_stripe.session_requests()} == {
-        order.idempotency_key
-    }
+    assert {r.idempotency_key for r in fake_stripe.session_requests()} == {order.idempotency_key}
 
     services.order_cancel_by_buyer(order=order, buyer=order.buyer)
     assert stock_of(product) == 5

@@ -321,6 +321,22 @@ def test_checkout_when_a_product_ran_out_names_it_and_reserves_nothing(
     assert quantities(buyer.cart) == {"Denim jacket": 2, "Silk scarf": 2}
 
 
+def test_checkout_with_stripe_redirects_to_the_checkout_session(
+    buyer_client, buyer, make_product, fake_stripe
+):
+    services.cart_add(cart=services.cart_for_user(user=buyer), product=make_product())
+
+    response = buyer_client.post(CHECKOUT)
+
+    order = Order.objects.get(buyer=buyer)
+    session = fake_stripe.sessions[order.checkout_session_id]
+    assert response.status_code == 302
+    assert response["Location"] == session["url"]
+    assert session["success_url"] == f"http://testserver/checkout/success/?order={order.pk}"
+    assert session["cancel_url"] == f"http://testserver/checkout/cancel/?order={order.pk}"
+    assert order.status == Order.Status.PENDING  # paid only when the webhook says so
+
+
 def test_checkout_of_an_empty_cart_is_refused(buyer_client, buyer):
     response = buyer_client.post(CHECKOUT)
     assert response["Location"] == CART

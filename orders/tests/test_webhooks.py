@@ -189,6 +189,14 @@ def test_refunded_found_by_order_id_in_metadata(deliver, order):
     assert stock_of(order) == [3]
 
 
+def test_a_partial_refund_is_flagged_for_staff_and_leaves_the_order_paid(deliver, order):
+    paid(order, deliver)
+    assert deliver(refunded(order, amount_refunded=100)).status_code == 200
+    order.refresh_from_db()
+    assert order.status == Status.PAID
+    assert order.needs_review and "partial refund" in order.review_reason
+
+
 def test_a_refund_for_an_unpaid_order_is_flagged(deliver, order):
     charge = refunded(order, payment_intent="", metadata={"order_id": str(order.pk)})
     assert deliver(charge).status_code == 200
@@ -341,7 +349,9 @@ def test_concurrent_deliveries_fulfil_once_on_sqlite(tmp_path):
 
 def _tampered(sent: dict) -> dict:
     body = json.dumps(sent)
-    forged = body.replace(f'"amount_total": {sent["data"]["object"]["amount_total"]}', '"amount_total": 1')
+    forged = body.replace(
+        f'"amount_total": {sent["data"]["object"]["amount_total"]}', '"amount_total": 1'
+    )
     assert forged != body
     return {"body": forged, "signature": stripe_signature(body, WEBHOOK_SECRET)}
 
@@ -385,9 +395,7 @@ def test_a_signature_within_the_tolerance_is_accepted(deliver, order):
     assert response.status_code == 200
 
 
-def test_any_matching_v1_signature_is_accepted_as_stripe_does_when_rolling_secrets(
-    deliver, order
-):
+def test_any_matching_v1_signature_is_accepted_as_stripe_does_when_rolling_secrets(deliver, order):
     body = json.dumps(completed(order))
     old = stripe_signature(body, "whsec_old_secret")
     new = stripe_signature(body, WEBHOOK_SECRET)
@@ -434,9 +442,7 @@ def outcome(order: Order) -> dict:
 
 
 @pytest.mark.parametrize("pay", [True, False], ids=["pay", "cancel"])
-def test_the_dummy_backend_gives_the_same_results_as_the_webhook(
-    deliver, order, dummy_order, pay
-):
+def test_the_dummy_backend_gives_the_same_results_as_the_webhook(deliver, order, dummy_order, pay):
     dummy = dummy_order()
     services.dummy_payment_complete(order=dummy, buyer=dummy.buyer, pay=pay)
     deliver(completed(order) if pay else expired(order))
