@@ -278,7 +278,15 @@ def checkout_payment_url(*, order: Order, success_url: str, cancel_url: str) -> 
 def order_cancel_by_buyer(*, order: Order, buyer: User) -> Order:
     if order.buyer_id != buyer.pk:
         raise NotFoundError("No such order.")
-    return _cancel_pending(order=order, actor=buyer, note="Cancelled by the buyer")
+    order = _cancel_pending(order=order, actor=buyer, note="Cancelled by the buyer")
+    if order.payment_backend == "stripe" and order.checkout_session_id:
+        # Close the Stripe page too, so the buyer cannot pay an order that no longer holds
+        # stock. Best effort: if it fails, a late payment is still flagged for a refund.
+        try:
+            stripe_api.checkout_session_expire(session_id=order.checkout_session_id)
+        except ApplicationError:
+            logger.warning("could not expire Stripe session of cancelled order %s", order.pk)
+    return order
 
 
 def _cancel_pending(*, order: Order, actor: User | None, note: str) -> Order:

@@ -65,6 +65,14 @@ def checkout_session_create(*, order: Order, success_url: str, cancel_url: str) 
     return session.id, session.url
 
 
+def checkout_session_expire(*, session_id: str) -> None:
+    """Close a Checkout Session so its payment page can no longer take money."""
+    try:
+        _client().v1.checkout.sessions.expire(session_id)
+    except stripe.StripeError as exc:
+        raise PaymentProviderError("The payment page could not be closed.") from exc
+
+
 def webhook_event(payload: bytes, signature: str | None) -> dict:
     """Verify a webhook's signature (and its age) and answer the event as a plain dict."""
     if not signature:

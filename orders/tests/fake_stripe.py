@@ -137,6 +137,16 @@ class FakeStripe:
             if self.mode == "slow":
                 time.sleep(self.slow_seconds)
             return self._create_session(request)
+        if (
+            request.method == "POST"
+            and request.path.startswith("/v1/checkout/sessions/")
+            and request.path.endswith("/expire")
+        ):
+            session = self.sessions.get(request.path.split("/")[-2])
+            if session is None:
+                return _error(404, "invalid_request_error", "No such checkout.session")
+            session["status"] = "expired"
+            return 200, session, {}
         if request.method == "GET" and request.path.startswith("/v1/checkout/sessions/"):
             session = self.sessions.get(request.path.rsplit("/", 1)[1])
             if session is None:

@@ -251,3 +251,19 @@ def test_stripe_refusing_the_request_is_a_clear_error_too(fake_stripe, make_orde
     order.refresh_from_db()
     assert order.status == Order.Status.PENDING
     assert order.checkout_url == ""
+
+
+def test_cancelling_a_stripe_order_closes_its_payment_page(fake_stripe, make_order):
+    order = make_order()
+    services.checkout_payment_url(
+        order=order, success_url="http://testserver/s", cancel_url="http://testserver/c"
+    )
+    order.refresh_from_db()
+
+    services.order_cancel_by_buyer(order=order, buyer=order.buyer)
+
+    expire_calls = [r for r in fake_stripe.requests if r.path.endswith("/expire")]
+    assert [r.path for r in expire_calls] == [
+        f"/v1/checkout/sessions/{order.checkout_session_id}/expire"
+    ]
+    assert fake_stripe.sessions[order.checkout_session_id]["status"] == "expired"
