@@ -1,10 +1,12 @@
 """Fixtures for the cross-app tests that drive real processes and browsers."""
 
+import json
 from collections.abc import Iterator
 
 import pytest
 
 from tests.browser import CHROMIUM_FLAGS, chromium_path
+from tests.helpers import daphne_server, manage, run_script, site_env
 
 
 @pytest.fixture(scope="module")
@@ -17,3 +19,17 @@ def chromium() -> Iterator:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def live_room_site(tmp_path_factory) -> Iterator[tuple[str, dict]]:
+    """A real daphne serving the embedded default with tests/live_room_scenario.py's live
+    room; yields (base URL, the scenario's ids and password)."""
+    env = site_env(tmp_path_factory.mktemp("live-room-site"))
+    migrated = manage("migrate", "--noinput", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    scenario = run_script("tests/live_room_scenario.py", env=env)
+    assert scenario.returncode == 0, scenario.stderr
+    ids = json.loads(scenario.stdout.strip().splitlines()[-1])
+    with daphne_server(env) as base_url:
+        yield base_url, ids

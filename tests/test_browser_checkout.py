@@ -1,30 +1,15 @@
 """Buying from a live show in a real browser: the buyer adds the spotlighted product without
 leaving the stream, pays with the dummy backend and finds the paid order; the seller ships it."""
 
-import json
 import re
 
-import pytest
 from playwright.sync_api import expect
 
 from tests.browser import log_in
-from tests.helpers import daphne_server, manage, run_script, site_env
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    env = site_env(tmp_path_factory.mktemp("checkout-site"))
-    migrated = manage("migrate", "--noinput", env=env)
-    assert migrated.returncode == 0, migrated.stderr
-    scenario = run_script("tests/live_room_scenario.py", env=env)
-    assert scenario.returncode == 0, scenario.stderr
-    ids = json.loads(scenario.stdout.strip().splitlines()[-1])
-    with daphne_server(env) as base_url:
-        yield base_url, ids
-
-
-def test_buyer_buys_the_spotlighted_product_and_the_seller_ships_it(chromium, shop):
-    base_url, ids = shop
+def test_buyer_buys_the_spotlighted_product_and_the_seller_ships_it(chromium, live_room_site):
+    base_url, ids = live_room_site
     buyer = chromium.new_context().new_page()
     seller = chromium.new_context().new_page()
     try:

@@ -1,25 +1,9 @@
 """The room page in a real browser: two people in one live room see each other's chat and
 the viewer count change, and chat text can never become HTML."""
 
-import json
-
-import pytest
 from playwright.sync_api import expect
 
 from tests.browser import log_in, send_chat
-from tests.helpers import daphne_server, manage, run_script, site_env
-
-
-@pytest.fixture(scope="module")
-def live_room_site(tmp_path_factory):
-    env = site_env(tmp_path_factory.mktemp("browser-site"))
-    migrated = manage("migrate", "--noinput", env=env)
-    assert migrated.returncode == 0, migrated.stderr
-    scenario = run_script("tests/live_room_scenario.py", env=env)
-    assert scenario.returncode == 0, scenario.stderr
-    ids = json.loads(scenario.stdout.strip().splitlines()[-1])
-    with daphne_server(env) as base_url:
-        yield base_url, ids
 
 
 def test_two_people_chat_in_a_live_room_and_see_the_viewer_count(chromium, live_room_site):
