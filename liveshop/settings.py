@@ -207,7 +207,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        else "liveshop.storage.StaticFilesStorage"
     },
 }
 # Uploaded images are checked and re-encoded (liveshop/images.py); this caps the raw upload.

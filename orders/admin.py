@@ -4,6 +4,7 @@ row could write back a status that a webhook changed a moment before."""
 
 from django.contrib import admin
 
+from orders import services
 from orders.models import Cart, CartItem, Order, OrderEvent, OrderItem, PaymentEvent
 
 
@@ -50,6 +51,7 @@ class OrderAdmin(ViewOnlyAdmin):
     list_select_related = ["buyer"]
     date_hierarchy = "created_at"
     inlines = [OrderItemInline, OrderEventInline]
+    actions = ["mark_reviewed"]
     fields = [
         "buyer",
         "status",
@@ -68,6 +70,13 @@ class OrderAdmin(ViewOnlyAdmin):
         "updated_at",
     ]
     readonly_fields = fields
+
+    @admin.action(description="Mark flagged orders as reviewed")
+    def mark_reviewed(self, request, queryset) -> None:
+        flagged = list(queryset.filter(needs_review=True))
+        for order in flagged:
+            services.order_review_resolve(order=order, actor=request.user)
+        self.message_user(request, f"{len(flagged)} flagged order(s) marked as reviewed.")
 
 
 @admin.register(PaymentEvent)

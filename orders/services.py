@@ -173,6 +173,20 @@ def _order_flag(*, order: Order, reason: str) -> None:
     logger.warning("order %s flagged for staff: %s", order.pk, reason)
 
 
+def order_review_resolve(*, order: Order, actor: User, note: str = "") -> Order:
+    """Staff have looked at a flagged order (e.g. a payment that did not match, or a refund
+    to make): clear the flag and say so in the order's history."""
+    if not actor.is_staff:
+        raise NotFoundError("No such order.")
+    with transaction.atomic():
+        Order.objects.filter(pk=order.pk).update(needs_review=False)
+        OrderEvent.objects.create(
+            order=order, actor=actor, note=f"Reviewed by staff: {note or order.review_reason}"[:500]
+        )
+    order.refresh_from_db()
+    return order
+
+
 def _release_stock(order: Order) -> None:
     for item in order.items.all():
         Product.objects.filter(pk=item.product_id).update(stock=F("stock") + item.quantity)

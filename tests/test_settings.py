@@ -160,3 +160,16 @@ def test_development_without_stripe_keys_uses_the_dummy_backend():
         env=child_env(),
     )
     assert shown.stdout.strip() == "dummy"
+
+
+def test_production_static_files_collect_with_hashed_module_imports(tmp_path):
+    """What the Dockerfile runs at build time."""
+    result = manage(
+        "collectstatic", "--noinput", env=child_env(**PRODUCTION, DJANGO_STATIC_ROOT=str(tmp_path))
+    )
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "staticfiles.json").read_text())["paths"]
+    room_js = (tmp_path / manifest["js/room.js"]).read_text()
+    hashed_cart = manifest["js/cart.js"].rsplit("/", 1)[-1]
+    assert f"./{hashed_cart}" in room_js  # the import points at the hashed file
+    assert (tmp_path / (manifest["css/site.css"] + ".gz")).exists()

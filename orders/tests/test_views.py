@@ -730,3 +730,20 @@ def test_admin_order_page_shows_items_and_events_read_only(staff_client, buyer, 
     assert "Payment confirmed" in response.text
     assert 'name="status"' not in response.text  # status moves only through the services
     assert staff_client.get("/admin/orders/order/add/").status_code == 403
+
+
+def test_staff_mark_a_flagged_order_reviewed_from_admin(staff_client, buyer, make_product):
+    order = paid_order(buyer, (make_product(name="Denim jacket"), 1))
+    Order.objects.filter(pk=order.pk).update(needs_review=True, review_reason="refund it")
+
+    response = staff_client.post(
+        "/admin/orders/order/",
+        {"action": "mark_reviewed", "_selected_action": [order.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    order.refresh_from_db()
+    assert not order.needs_review
+    assert order.status == "paid"
+    assert OrderEvent.objects.filter(order=order, note__startswith="Reviewed by staff").exists()
