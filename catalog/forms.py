@@ -20,3 +20,6 @@ class ProductForm(forms.Form):
         widget=forms.ClearableFileInput,
     )
     is_active = forms.BooleanField(required=False, initial=True, label="On sale")
+    # The stock the edit form showed: a save applies only the seller's change to it, so
+    # units bought while the form was open stay sold.
+    stock_seen = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)

@@ -5,6 +5,8 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import F
 from django.utils.text import slugify
 
 from accounts.models import User
@@ -66,24 +68,60 @@ def product_create(
     return _save_checked(product)
 
 
-def product_update(*, product: Product, actor: User, **changes) -> Product:
-    """Change a product's editable fields; only its own seller may (others get 404)."""
+def product_update(
+    *, product: Product, actor: User, stock_seen: int | None = None, **changes
+) -> Product:
+    """Change a product's editable fields; only its own seller may (others get 404).
+
+    Stock moves under the seller's feet while buyers check out, so the row is never saved
+    whole: only the changed columns are written, and stock is written as
+    - a difference from `stock_seen` (what the seller's form showed), applied atomically,
+      so units sold meanwhile stay sold; or
+    - an absolute count when no `stock_seen` is given (an API client setting it on purpose).
+    """
     if product.seller_id != actor.pk:
         raise NotFoundError("No such product.")
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
         raise ValidationError({name: ["This field cannot be changed."] for name in unknown})
+    new_stock = changes.pop("stock", None)
+    changed: list[str] = []
     for field, value in changes.items():
         if field == "image":
             if value:
                 product.image = normalize_image(value)
             elif value is False:  # a cleared file input
                 product.image = ""
+            changed.append("image")
             continue
         if isinstance(value, str):
             value = value.strip()
         setattr(product, field, value)
-    return _save_checked(product)
+        changed.append(field)
+    if new_stock is not None and (not isinstance(new_stock, int) or new_stock < 0):
+        raise ValidationError({"stock": ["Stock is a whole number, 0 or more."]})
+    product.full_clean(exclude=["image", "stock"])
+    with transaction.atomic():
+        if changed:
+            product.save(update_fields=[*changed, "updated_at"])
+        if new_stock is not None:
+            _stock_set(product=product, new_stock=new_stock, stock_seen=stock_seen)
+    product.refresh_from_db(fields=["stock"])
+    return product
+
+
+def _stock_set(*, product: Product, new_stock: int, stock_seen: int | None) -> None:
+    products = Product.objects.filter(pk=product.pk)
+    if stock_seen is None:
+        products.update(stock=new_stock)
+        return
+    difference = new_stock - stock_seen
+    if difference and not products.filter(stock__gte=-difference).update(
+        stock=F("stock") + difference
+    ):
+        raise ValidationError(
+            {"stock": ["Buyers took units meanwhile: there are fewer left than you remove."]}
+        )
 
 
 def product_deactivate(*, product: Product, actor: User) -> Product:

@@ -67,7 +67,8 @@ def seller_product_create(request):
     form = ProductForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            product = services.product_create(seller=request.user, **form.cleaned_data)
+            fields = {k: v for k, v in form.cleaned_data.items() if k != "stock_seen"}
+            product = services.product_create(seller=request.user, **fields)
         except (ValidationError, ApplicationError) as exc:
             add_service_error(form, exc)
         else:
@@ -87,6 +88,7 @@ def seller_product_edit(request, pk: str):
         "price": product.price,
         "currency": product.currency,
         "stock": product.stock,
+        "stock_seen": product.stock,
         "image": product.image,
         "is_active": product.is_active,
     }

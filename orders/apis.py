@@ -240,9 +240,8 @@ def cart_for_writing(request) -> Cart:
 def with_history(orders: QuerySet[Order]) -> QuerySet[Order]:
     """Orders with their status changes, newest first. Staff-only events (review flags) have
     no status change and are left out."""
-    status_events = OrderEvent.objects.exclude(to_status="")
     return orders.prefetch_related(
-        Prefetch("events", queryset=status_events, to_attr="status_events")
+        Prefetch("events", queryset=selectors.order_status_events(), to_attr="status_events")
     ).order_by("-created_at", "-pk")
 
 

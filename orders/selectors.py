@@ -3,7 +3,7 @@
 from django.db.models import Prefetch, QuerySet, Sum
 
 from accounts.models import User
-from orders.models import Cart, CartItem, Order, OrderItem
+from orders.models import Cart, CartItem, Order, OrderEvent, OrderItem
 from orders.services import SESSION_CART_TOKEN
 
 
@@ -42,3 +42,9 @@ def orders_of_seller(*, seller: User) -> QuerySet[Order]:
         .select_related("buyer")
         .prefetch_related(own_items)
     )
+
+
+def order_status_events() -> QuerySet[OrderEvent]:
+    """The history buyers and sellers see: status changes only. Staff notes (review flags,
+    which can name amounts and refunds) have no status change and stay in admin."""
+    return OrderEvent.objects.exclude(to_status="").select_related("actor")

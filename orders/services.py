@@ -133,8 +133,8 @@ def cart_merge_session_into_user(*, session, user: User) -> None:
             existing = user_cart.items.filter(product=item.product).first()
             total = item.quantity + (existing.quantity if existing else 0)
             total = min(total, item.product.stock, MAX_QUANTITY_PER_LINE)
-            if total < 1 or not item.product.is_active:
-                continue
+            if total < 1 or not item.product.is_active or item.product.seller_id == user.pk:
+                continue  # sold out, off sale, or the user's own product
             if existing:
                 existing.quantity = total
                 existing.save(update_fields=["quantity"])

@@ -300,7 +300,7 @@ def order_detail(request, pk: str):
             {
                 "order": order,
                 "items": order.items.all(),
-                "events": _with_status_labels(order.events.select_related("actor")),
+                "events": _with_status_labels(selectors.order_status_events().filter(order=order)),
             },
         )
     patch_vary_headers(response, ["Accept"])
@@ -415,7 +415,7 @@ def seller_order_detail(request, pk: str):
             "items": order.seller_items,
             "totals": _seller_total(order),
             "other_sellers": order.items.exclude(seller=request.user).exists(),
-            "events": _with_status_labels(order.events.select_related("actor")),
+            "events": _with_status_labels(selectors.order_status_events().filter(order=order)),
             "ship_form": ShipForm(),
         },
     )

@@ -152,3 +152,15 @@ def test_category_slug_is_made_from_its_name(db):
 def test_duplicate_category_is_refused(category):
     with pytest.raises(ValidationError):
         services.category_create(name="Fashion")
+
+
+def test_renaming_or_taking_off_sale_never_writes_back_a_stale_stock(seller, make_product):
+
+    product = make_product(stock=5)
+    Product.objects.filter(pk=product.pk).update(stock=2)  # checkouts reserved 3 meanwhile
+
+    services.product_update(product=product, actor=seller, name="Renamed")
+    services.product_deactivate(product=product, actor=seller)
+
+    product.refresh_from_db()
+    assert (product.name, product.is_active, product.stock) == ("Renamed", False, 2)

@@ -452,6 +452,25 @@ def test_image_over_five_megabytes_shows_an_error_and_creates_nothing(seller_cli
 # --- editing a product ------------------------------------------------------------------
 
 
+def test_saving_the_edit_form_keeps_units_bought_while_it_was_open(
+    seller_client, make_product, form_data
+):
+    product = make_product(stock=5)
+    shown = seller_client.get(edit_url(product))
+    assert 'name="stock_seen" value="5"' in shown.text
+    Product.objects.filter(pk=product.pk).update(stock=2)  # a buyer checked out 3 meanwhile
+
+    seller_client.post(
+        edit_url(product), {**form_data, "name": "Renamed", "stock": "5", "stock_seen": "5"}
+    )
+    product.refresh_from_db()
+    assert (product.name, product.stock) == ("Renamed", 2)
+
+    seller_client.post(edit_url(product), {**form_data, "stock": "12", "stock_seen": "5"})
+    product.refresh_from_db()
+    assert product.stock == 9  # the seller added 7 units to what is really left
+
+
 def test_seller_sees_their_product_in_the_edit_form(seller_client, make_product):
     product = make_product(name="Velvet blazer", price=Decimal("89.90"))
 

@@ -747,3 +747,17 @@ def test_staff_mark_a_flagged_order_reviewed_from_admin(staff_client, buyer, mak
     assert not order.needs_review
     assert order.status == "paid"
     assert OrderEvent.objects.filter(order=order, note__startswith="Reviewed by staff").exists()
+
+
+def test_staff_review_notes_never_show_on_buyer_or_seller_order_pages(
+    client, buyer, seller, make_product
+):
+    order = paid_order(buyer, (make_product(name="Denim jacket"), 1))
+    services._order_flag(order=order, reason="paid 1 USD, expected 5900 USD")
+
+    for user in (buyer, seller):
+        client.force_login(user)
+        url = f"/orders/{order.pk}/" if user == buyer else f"/seller/orders/{order.pk}/"
+        page = client.get(url).text
+        assert "Payment confirmed" in page
+        assert "Flagged for staff" not in page and "5900" not in page
