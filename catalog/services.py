@@ -106,6 +106,8 @@ def product_update(
             product.save(update_fields=[*changed, "updated_at"])
         if new_stock is not None:
             _stock_set(product=product, new_stock=new_stock, stock_seen=stock_seen)
+        if "is_active" in changed and not product.is_active:
+            _withdraw_from_rooms(product, actor)
     product.refresh_from_db(fields=["stock"])
     return product
 
@@ -127,3 +129,9 @@ def _stock_set(*, product: Product, new_stock: int, stock_seen: int | None) -> N
 def product_deactivate(*, product: Product, actor: User) -> Product:
     """Take a product off sale. Products are never deleted: orders refer to them."""
     return product_update(product=product, actor=actor, is_active=False)
+
+
+def _withdraw_from_rooms(product: Product, actor: User) -> None:
+    from rooms.services import rooms_product_withdrawn  # rooms build on the catalog
+
+    rooms_product_withdrawn(product=product, actor=actor)

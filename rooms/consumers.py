@@ -16,6 +16,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from liveshop.converters import PrimaryKeyConverter
 from liveshop.errors import ApplicationError
 from rooms import selectors, services
 from rooms.events import room_event_send, room_group, room_staff_group, room_user_group
@@ -39,7 +40,8 @@ CLOSE_MALFORMED = 4400
 CONTROL_CHARACTERS = re.compile(
     r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
-ID_PATTERN = re.compile(r"^(?:[0-9]{1,18}|[0-9a-f]{24})$")
+# The ids the configured database can hold (digits on SQL, 24-hex ObjectIds on MongoDB).
+ID_PATTERN = re.compile(PrimaryKeyConverter.regex)
 
 # Tasks that must outlive the socket that started them (chat persistence, announcements).
 _background_tasks: set[asyncio.Task] = set()
@@ -104,9 +106,10 @@ def _id_field(frame: dict, name: str, *, nullable: bool = False) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise Refusal("invalid", f"`{name}` must be an id.")
     value = str(value)
-    if not ID_PATTERN.match(value):
+    if not ID_PATTERN.fullmatch(value):
         raise Refusal("invalid", f"`{name}` must be an id.")
-    return value
+    # One spelling per id ("007" is 7), so bans, mutes and groups use one key.
+    return str(int(value)) if value.isdigit() else value
 
 
 def _int_field(frame: dict, name: str, *, low: int, high: int) -> int:
@@ -157,6 +160,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
     def _load_room(self) -> ShoppingRoom | None:
         room = selectors.room_with_details(self.room_id)
         if room is not None:
+            # The room's own spelling of its id keys the store and groups ("01" is room 1:
+            # another spelling must not open a second namespace without its bans).
+            self.room_id = str(room.pk)
             self.role = selectors.room_role(room, self.user)
             self.room_status = room.status
             self.seller_id = room.seller_id
@@ -186,7 +192,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             {
                 "type": "room-state",
                 "room": {
-                    "id": room.pk,
+                    "id": selectors.public_id(room.pk),
                     "title": room.title,
                     "status": room.status,
                     "seller": selectors.user_summary(room.seller),
@@ -197,7 +203,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 "queue_position": queue_position,
                 "slow_mode": await self.store.slow_mode_get(self.room_id),
                 "you": {
-                    "id": self.user.pk if self.user.is_authenticated else None,
+                    "id": selectors.public_id(self.user.pk) if self.user.is_authenticated else None,
                     "username": self.user.username if self.user.is_authenticated else None,
                     "role": self.role,
                 },
@@ -257,8 +263,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not self.user.is_authenticated:
             raise Refusal("login_required", f"Log in to {action}.")
 
-    def _require_moderator(self) -> None:
-        if self.role not in {"seller", "moderator"}:
+    async def _require_moderator(self) -> None:
+        """Checked against the database on every use: a moderator the seller removed (or a
+        deactivated account) loses the rights at once, open socket or not."""
+        if self.role not in {"seller", "moderator"} or not await database_sync_to_async(
+            selectors.user_may_moderate_room
+        )(room_id=self.room_id, user=self.user):
             raise Refusal("permission_denied", "Only the seller and moderators can do that.")
 
     def _require_open(self) -> None:
@@ -275,6 +285,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         text = CONTROL_CHARACTERS.sub("", text).strip()
         if not 1 <= len(text) <= CHAT_MAX_CHARS:
             raise Refusal("invalid", f"Messages are 1 to {CHAT_MAX_CHARS} characters.")
+        if await self.store.is_banned(self.room_id, self.user.pk):
+            raise Refusal("banned", "You were banned from this room.")
         muted = await self.store.muted_for(self.room_id, self.user.pk)
         if muted:
             raise Refusal("muted", f"You are muted in this room for {muted} more seconds.")
@@ -314,7 +326,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     # --- spotlight -----------------------------------------------------------------------
     async def on_spotlight_product(self, frame: dict) -> None:
-        self._require_moderator()
+        await self._require_moderator()
         product_id = _id_field(frame, "product_id", nullable=True)
         await database_sync_to_async(self._spotlight)(product_id)
 
@@ -326,6 +338,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def on_join_queue(self, frame: dict) -> None:
         self._require_user("join the queue")
         self._require_open()
+        if await self.store.is_banned(self.room_id, self.user.pk):
+            raise Refusal("banned", "You were banned from this room.")
+        place = await self.store.queue_position(self.room_id, self.user.pk)
+        if place is not None:  # already queued: just say where, nobody else moved
+            await room_event_send(
+                room_user_group(self.room_id, self.user.pk),
+                {"type": "queue-position", "position": place},
+            )
+            return
         await self.store.queue_join(self.room_id, selectors.user_summary(self.user))
         await self._queue_changed()
 
@@ -339,7 +360,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._queue_changed()
 
     async def on_queue_admit_next(self, frame: dict) -> None:
-        self._require_moderator()
+        await self._require_moderator()
         self._require_open()
         admitted = await self.store.queue_pop(self.room_id)
         if admitted is None:
@@ -371,7 +392,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     # --- moderation ----------------------------------------------------------------------
     async def on_delete_message(self, frame: dict) -> None:
-        self._require_moderator()
+        await self._require_moderator()
         message_id = frame.get("message_id")
         if not isinstance(message_id, str) or not re.fullmatch(r"[0-9a-f]{32}", message_id):
             raise Refusal("invalid", "`message_id` must be a message id.")
@@ -394,7 +415,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         return user_id
 
     async def on_mute_user(self, frame: dict) -> None:
-        self._require_moderator()
+        await self._require_moderator()
         user_id = self._target(frame)
         minutes = _int_field(frame, "minutes", low=1, high=MAX_MUTE_MINUTES)
         await self.store.mute(self.room_id, user_id, minutes * 60)
@@ -407,7 +428,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
 
     async def on_ban_user(self, frame: dict) -> None:
-        self._require_moderator()
+        await self._require_moderator()
         user_id = self._target(frame)
         await self.store.ban(self.room_id, user_id)
         if await self.store.queue_leave(self.room_id, user_id):
@@ -420,7 +441,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
 
     async def on_slow_mode(self, frame: dict) -> None:
-        self._require_moderator()
+        await self._require_moderator()
         seconds = _int_field(frame, "seconds", low=0, high=MAX_SLOW_MODE_SECONDS)
         await self.store.slow_mode_set(self.room_id, seconds)
         await room_event_send(room_group(self.room_id), {"type": "slow-mode", "seconds": seconds})
@@ -464,3 +485,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def room_kick(self, message: dict) -> None:
         await self.send_error("banned", "You were banned from this room.")
         await self.close(code=CLOSE_BANNED)
+
+
+class UnknownSocket(AsyncWebsocketConsumer):
+    """Every socket path that is not a room: refused at the handshake."""
+
+    async def connect(self) -> None:
+        await self.close()

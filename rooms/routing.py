@@ -1,7 +1,11 @@
 from django.urls import re_path
 
-from rooms.consumers import RoomConsumer
+from liveshop.converters import PrimaryKeyConverter
+from rooms.consumers import RoomConsumer, UnknownSocket
 
 websocket_urlpatterns = [
-    re_path(r"^ws/rooms/(?P<room_id>[0-9a-f]{1,24})/$", RoomConsumer.as_asgi()),
+    # Only ids the configured database can hold: anything else is refused at the handshake.
+    re_path(rf"^ws/rooms/(?P<room_id>{PrimaryKeyConverter.regex})/$", RoomConsumer.as_asgi()),
+    # Any other socket path is refused cleanly (403), not with a routing exception.
+    re_path(r"", UnknownSocket.as_asgi()),
 ]

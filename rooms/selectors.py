@@ -35,20 +35,41 @@ def room_with_details(room_id) -> ShoppingRoom | None:
     )
 
 
+def public_id(pk) -> int | str:
+    """A primary key as JSON carries it: an integer on SQL databases, a string for
+    MongoDB's ObjectIds (which neither json nor msgpack can encode)."""
+    return pk if isinstance(pk, int) else str(pk)
+
+
 def user_summary(user: User) -> dict:
-    return {"id": user.pk, "username": user.username, "display_name": user.public_name}
+    return {"id": public_id(user.pk), "username": user.username, "display_name": user.public_name}
 
 
 def product_summary(product: Product) -> dict:
     """How a product travels on the socket (spotlight-product, room-state)."""
     return {
-        "id": product.pk,
+        "id": public_id(product.pk),
         "name": product.name,
         "price": str(product.price),
         "currency": product.currency,
         "stock": product.stock,
         "image_url": product.image.url if product.image else None,
     }
+
+
+def user_may_moderate_room(*, room_id, user) -> bool:
+    """Seller, staff, or a moderator the seller named: read fresh from the database."""
+    if not user.is_authenticated:
+        return False
+    fresh = User.objects.filter(pk=user.pk, is_active=True).values("is_staff").first()
+    if fresh is None:
+        return False
+    rooms = ShoppingRoom.objects.filter(pk=room_id)
+    return bool(
+        fresh["is_staff"]
+        or rooms.filter(seller_id=user.pk).exists()
+        or rooms.filter(moderators=user.pk).exists()
+    )
 
 
 def room_role(room: ShoppingRoom, user) -> str:

@@ -172,6 +172,13 @@ def room_spotlight(*, room: ShoppingRoom, actor: User, product_id) -> ShoppingRo
     return room
 
 
+def rooms_product_withdrawn(*, product: Product, actor: User) -> None:
+    """A product taken off sale leaves every spotlight it stands in (viewers are told), so
+    nobody is offered an "Add to cart" that can only fail."""
+    for room in ShoppingRoom.objects.filter(spotlight_product=product).exclude(status=Status.ENDED):
+        room_spotlight(room=room, actor=actor, product_id=None)
+
+
 def chat_message_record(
     *, room_id, message_id: str, user_id, text: str, sent_at: datetime
 ) -> ChatMessage:

@@ -7,6 +7,7 @@ from asgiref.sync import sync_to_async
 
 from accounts import services as account_services
 from rooms.models import ShoppingRoom
+from rooms.store import get_store
 
 pytest_plugins = ["rooms.tests.socket_helpers"]
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -232,8 +233,12 @@ async def test_joining_the_queue_twice_keeps_one_place(
     await buyer_socket.expect("queue-position", position=1)
     await seller_socket.collect()
     await buyer_socket.send({"type": "join-queue"})
-    update = await seller_socket.expect("queue-update")
-    assert [entry["user"]["id"] for entry in update["queue"]] == [buyer.pk, shopper.pk]
+    await buyer_socket.expect("queue-position", position=1)
+    # Nobody moved, so nobody else is told anything (a repeat join costs no fan-out).
+    await seller_socket.nothing("queue-update")
+    await shopper_socket.nothing("queue-position")
+    queue = await get_store().queue_list(str(live_room.pk))
+    assert [user["id"] for user in queue] == [buyer.pk, shopper.pk]
 
 
 async def test_leaving_from_the_middle_moves_the_others_up(
@@ -404,3 +409,43 @@ async def test_staff_moderate_any_room(live_room, staff, buyer, open_socket, ref
     await staff_socket.send({"type": "ban-user", "user_id": buyer.pk})
     await buyer_socket.expect_error("banned")
     assert await refused(live_room, buyer)
+
+
+# --- rights and ids checked where they are used ----------------------------------------
+
+
+async def test_a_removed_moderator_loses_moderation_on_an_open_socket(
+    moderated_room, seller, moderator, buyer, open_socket
+):
+    mod_socket = await open_socket(moderated_room, moderator)
+    assert mod_socket.state["you"]["role"] == "moderator"
+    await sync_to_async(lambda: moderated_room.moderators.remove(moderator))()
+
+    await mod_socket.send({"type": "ban-user", "user_id": buyer.pk})
+
+    await mod_socket.expect_error("permission_denied")
+    assert not await get_store().is_banned(str(moderated_room.pk), str(buyer.pk))
+
+
+async def test_another_spelling_of_the_room_id_does_not_dodge_a_ban(
+    live_room, seller, buyer, open_socket, room_socket
+):
+    seller_socket = await open_socket(live_room, seller)
+    await seller_socket.send({"type": "ban-user", "user_id": f"00{buyer.pk}"})
+    await seller_socket.expect("user-banned", user_id=str(buyer.pk))
+
+    class SpelledRoom:
+        pk = f"0{live_room.pk}"
+
+    communicator = await room_socket(SpelledRoom, buyer)
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_a_room_id_the_database_cannot_hold_is_refused_at_the_handshake(buyer, room_socket):
+    class NoSuchRoom:
+        pk = "abc"
+
+    communicator = await room_socket(NoSuchRoom, buyer)
+    connected, _ = await communicator.connect()
+    assert not connected
