@@ -111,7 +111,7 @@ class TokenObtainApi(TokenObtainPairView):
         username = str(data.get("username", ""))[:150]
         ip = login_throttle.client_ip(request)
         try:
-            login_throttle.login_attempt_check(username=username, ip=ip)
+            login_throttle.login_attempt_begin(username=username, ip=ip)
         except login_throttle.LoginThrottled as exc:
             throttled = exceptions.Throttled(detail=str(exc))
             throttled.wait = exc.retry_after  # sets Retry-After without DRF's extra sentence
@@ -119,9 +119,11 @@ class TokenObtainApi(TokenObtainPairView):
         try:
             response = super().post(request, *args, **kwargs)
         except exceptions.AuthenticationFailed:
-            login_throttle.login_failure_record(username=username, ip=ip)
+            raise  # a wrong password: the attempt stays counted
+        except Exception:
+            login_throttle.login_attempt_withdrawn(username=username, ip=ip)
             raise
-        login_throttle.login_success_record(username=username)
+        login_throttle.login_attempt_succeeded(username=username, ip=ip)
         return response
 
 

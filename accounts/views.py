@@ -2,7 +2,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -47,7 +47,7 @@ class ThrottledLoginView(LoginView):
     def post(self, request, *args, **kwargs):
         username = request.POST.get("username", "")[:150]
         try:
-            login_throttle.login_attempt_check(
+            login_throttle.login_attempt_begin(
                 username=username, ip=login_throttle.client_ip(request)
             )
         except login_throttle.LoginThrottled as exc:
@@ -60,16 +60,24 @@ class ThrottledLoginView(LoginView):
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):
-        username = self.request.POST.get("username", "")[:150]
-        if username:
-            login_throttle.login_failure_record(
-                username=username, ip=login_throttle.client_ip(self.request)
-            )
+        # A wrong password stays counted (it was counted up front); a form that never got
+        # as far as checking one (a missing field) gives the attempt back.
+        if not (
+            form.has_error(NON_FIELD_ERRORS, "invalid_login")
+            or form.has_error(NON_FIELD_ERRORS, "inactive")
+        ):
+            login_throttle.login_attempt_withdrawn(**self._attempt())
         return super().form_invalid(form)
 
     def form_valid(self, form):
-        login_throttle.login_success_record(username=form.get_user().username)
+        login_throttle.login_attempt_succeeded(**self._attempt())
         return super().form_valid(form)
+
+    def _attempt(self) -> dict[str, str]:
+        return {
+            "username": self.request.POST.get("username", "")[:150],
+            "ip": login_throttle.client_ip(self.request),
+        }
 
 
 @login_required

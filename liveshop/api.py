@@ -11,8 +11,10 @@ from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions
+from rest_framework.authentication import CSRFCheck
 from rest_framework.fields import get_error_detail
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -23,6 +25,23 @@ class StandardPagination(PageNumberPagination):
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
+
+
+class VisitorCsrfCheck(BasePermission):
+    """DRF checks CSRF only for users signed in by session. A visitor's cart lives in the
+    session too, so its writes get the same check: another site cannot fill it."""
+
+    message = "CSRF check failed: send the csrftoken cookie's value in X-CSRFToken."
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in SAFE_METHODS or request.user.is_authenticated:
+            return True
+        check = CSRFCheck(lambda _request: None)
+        check.process_request(request)  # reads the csrftoken cookie
+        if check.process_view(request, None, (), {}) is not None:
+            # Raised here: returning False would answer 401 "not authenticated".
+            raise exceptions.PermissionDenied(self.message, code="csrf_failed")
+        return True
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsSeller
 from catalog.models import Currency, Product
+from liveshop.api import VisitorCsrfCheck
 from orders import selectors, services
 from orders.filters import OrderFilter
 from orders.models import Cart, CartItem, Order, OrderEvent, OrderItem
@@ -261,7 +262,7 @@ def render_cart(request, cart: Cart | None, item: CartItem | None = None) -> dic
 class CartApi(APIView):
     """The caller's cart: a signed-in user's own, or an anonymous visitor's session cart."""
 
-    permission_classes = [AllowAny]
+    permission_classes = [AllowAny, VisitorCsrfCheck]
 
     @extend_schema(responses={200: CartSerializer})
     def get(self, request):
@@ -270,7 +271,7 @@ class CartApi(APIView):
 
 
 class CartItemsApi(APIView):
-    permission_classes = [AllowAny]
+    permission_classes = [AllowAny, VisitorCsrfCheck]
 
     @extend_schema(request=CartItemAddInputSerializer, responses={201: CartItemChangeSerializer})
     def post(self, request):
@@ -291,7 +292,7 @@ class CartItemsApi(APIView):
 class CartItemApi(APIView):
     """One line of the caller's cart; a line of any other cart answers 404."""
 
-    permission_classes = [AllowAny]
+    permission_classes = [AllowAny, VisitorCsrfCheck]
 
     def _find(self, request, pk: str) -> tuple[Cart, CartItem]:
         item_pk = pk_or_404(CartItem, pk)

@@ -146,3 +146,30 @@ def test_revoked_tokens_purge_forgets_only_expired_revocations(db, buyer):
     assert services.revoked_tokens_purge() == 1
 
     assert list(RevokedToken.objects.values_list("jti", flat=True)) == ["live"]
+
+
+def test_a_burst_of_parallel_guesses_cannot_slip_under_the_limit(settings):
+    """Attempts are counted when they begin, so 50 requests that all started before any
+    password check finished get 5 tries between them, not 50."""
+    from accounts import login_throttle
+
+    started = 0
+    for attempt in range(50):
+        try:
+            login_throttle.login_attempt_begin(username="victim", ip=f"client-{attempt}")
+            started += 1
+        except login_throttle.LoginThrottled:
+            pass
+    assert started == settings.LOGIN_FAILURES_PER_ACCOUNT
+
+
+def test_right_passwords_and_unfinished_forms_do_not_use_up_an_address(settings):
+    from accounts import login_throttle
+
+    for _ in range(settings.LOGIN_FAILURES_PER_IP * 2):
+        login_throttle.login_attempt_begin(username="someone", ip="shared-office")
+        login_throttle.login_attempt_succeeded(username="someone", ip="shared-office")
+    for _ in range(settings.LOGIN_FAILURES_PER_IP * 2):
+        login_throttle.login_attempt_begin(username="", ip="shared-office")
+        login_throttle.login_attempt_withdrawn(username="", ip="shared-office")
+    login_throttle.login_attempt_begin(username="newcomer", ip="shared-office")  # not refused

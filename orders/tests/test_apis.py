@@ -808,3 +808,21 @@ def test_the_cart_takes_a_fixed_number_of_queries(buyer_api, make_product):
         add(buyer_api, make_product(name=f"Sock {index}"))
 
     assert count_queries(buyer_api, CART) == few
+
+
+def test_a_visitor_cart_cannot_be_filled_from_another_site(db, make_product):
+    from rest_framework.test import APIClient
+
+    product = make_product(name="Silk scarf")
+    browser = APIClient(enforce_csrf_checks=True)
+
+    forged = browser.post("/api/v1/cart/items/", {"product_id": product.pk}, format="json")
+    assert forged.status_code == 403
+
+    browser.get("/accounts/login/")  # a page with a form sets the csrftoken cookie
+    token = browser.cookies["csrftoken"].value
+    genuine = browser.post(
+        "/api/v1/cart/items/", {"product_id": product.pk}, format="json", HTTP_X_CSRFTOKEN=token
+    )
+    assert genuine.status_code == 201
+    assert genuine.json()["cart"]["count"] == 1
