@@ -135,6 +135,7 @@ INSTALLED_APPS = [
     "catalog",
     "rooms",
     "orders",
+    "streaming",
 ]
 
 # MongoDB keeps its own migrations (ObjectId keys); a test keeps them in step with the models.
@@ -231,7 +232,12 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "liveshop"},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": "liveshop",
+                # A room's forwarding unit takes every viewer's offer: room for a rush.
+                "channel_capacity": {"media-unit.*": 1000},
+            },
         }
     }
 else:
@@ -306,6 +312,43 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+
+# --- Live video (streaming/) ------------------------------------------------------------
+def _ice_servers(raw: str) -> list[dict]:
+    """ICE_SERVERS: a JSON list of RTCIceServer objects, as browsers take them. Checked here
+    so that a typo fails at start-up, not as black video for every viewer."""
+    import json
+
+    if not raw:
+        return []
+    try:
+        servers = json.loads(raw)
+    except ValueError:
+        raise ImproperlyConfigured("ICE_SERVERS must be a JSON list") from None
+    if not isinstance(servers, list):
+        raise ImproperlyConfigured("ICE_SERVERS must be a JSON list")
+    for server in servers:
+        urls = server.get("urls") if isinstance(server, dict) else None
+        urls = [urls] if isinstance(urls, str) else urls
+        if (
+            not isinstance(urls, list)
+            or not urls
+            or not all(isinstance(u, str) and u.split(":", 1)[0] in _ICE_SCHEMES for u in urls)
+            or set(server) - {"urls", "username", "credential"}
+            or not all(isinstance(server.get(k, ""), str) for k in ("username", "credential"))
+        ):
+            raise ImproperlyConfigured(
+                'ICE_SERVERS entries look like {"urls": ["turn:host:3478"], "username": "u", '
+                f'"credential": "p"}} (stun:, turn: or turns: URLs); got {server!r}'
+            )
+    return servers
+
+
+_ICE_SCHEMES = {"stun", "turn", "turns"}
+# Empty by default: on loopback and a LAN host candidates connect; STUN/TURN are for the
+# internet (docker-compose runs coturn, see README "Live video").
+ICE_SERVERS = _ice_servers(env_str("ICE_SERVERS"))
+
 # --- Production hardening (checked by `manage.py check --deploy`) ----------------------
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
@@ -327,5 +370,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # Replaces Django's own console logger, which would print every line twice.
-    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # aioice logs every ICE check of every viewer at INFO.
+        "aioice": {"level": "WARNING"},
+    },
 }

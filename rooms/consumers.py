@@ -13,6 +13,7 @@ import uuid
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -22,6 +23,8 @@ from rooms import selectors, services
 from rooms.events import room_event_send, room_group, room_staff_group, room_user_group
 from rooms.models import ShoppingRoom
 from rooms.store import get_store
+from streaming import host as media
+from streaming.unit import MediaError
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +35,8 @@ CHAT_RATE = (5, 10.0)  # messages per seconds, per user and room
 VIEWER_COUNT_INTERVAL = 0.5  # at most two viewer-count messages per second per room
 MAX_MUTE_MINUTES = 24 * 60
 MAX_SLOW_MODE_SECONDS = 3600
+OFFER_RATE = (3, 5.0)  # WebRTC offers per seconds, per socket (each one builds a peer)
+CANDIDATE_RATE = (100, 10.0)  # trickled ICE candidates per seconds, per socket
 CLOSE_BANNED = 4403
 CLOSE_MALFORMED = 4400
 # C0/C1 control characters and Unicode format controls that can reorder or hide text.
@@ -126,6 +131,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.user = self.scope["user"]
         self.joined = False
         self.bad_frames = 0
+        self.media_peer = False  # made an offer: the room's unit holds a peer for us
         self.store = get_store()
         room = await database_sync_to_async(self._load_room)()
         if room is None:
@@ -173,6 +179,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not getattr(self, "joined", False):
             return
         self.joined = False
+        if self.media_peer:
+            try:  # the socket's peer goes with it (a seller leaving interrupts the stream)
+                await media.unit_send(
+                    self.room_id, {"type": "media.leave", "peer": self.channel_name}
+                )
+            except MediaError:
+                pass  # the unit is gone too, or drops the peer when its connection fails
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         await self.store.viewer_leave(self.room_id, self.viewer_key)
@@ -202,6 +215,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 "chat": await self.store.chat_recent(self.room_id, 50),
                 "queue_position": queue_position,
                 "slow_mode": await self.store.slow_mode_get(self.room_id),
+                "stream_status": await media.stream_status(self.room_id, room.status),
+                "ice_servers": settings.ICE_SERVERS,
                 "you": {
                     "id": selectors.public_id(self.user.pk) if self.user.is_authenticated else None,
                     "username": self.user.username if self.user.is_authenticated else None,
@@ -220,7 +235,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await handler(self, frame)
         except Refusal as refusal:
             await self.send_error(refusal.code, refusal.message)
-        except ApplicationError as exc:
+        except (ApplicationError, MediaError) as exc:
             await self.send_error(exc.code, exc.message)
         except ValidationError as exc:
             await self.send_error("invalid", " ".join(exc.messages))
@@ -455,8 +470,77 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def on_leave_room(self, frame: dict) -> None:
         await self.close(code=1000)
 
-    async def on_webrtc(self, frame: dict) -> None:
-        raise Refusal("unsupported", "Live video signaling is not available yet.")
+    # --- live video signaling (the forwarding unit: streaming/) ------------------------------
+    async def on_webrtc_offer(self, frame: dict) -> None:
+        role = frame.get("role")
+        if role not in {"publish", "view"}:
+            raise Refusal("invalid", '`role` must be "publish" or "view".')
+        sdp = frame.get("sdp")
+        if not isinstance(sdp, str) or not sdp.startswith("v=0"):
+            raise Refusal("invalid_sdp", "`sdp` must be an SDP offer (it starts with v=0).")
+        self._require_open()
+        if role == "publish" and self.role != "seller":
+            raise Refusal("permission_denied", "Only the room's seller can broadcast.")
+        limit, window = OFFER_RATE
+        if not await self.store.hit(
+            f"webrtc-offer:{self.channel_name}", limit=limit, window=window
+        ):
+            raise Refusal("rate_limited", f"At most {limit} offers per {window:.0f} s.")
+        if role == "publish" and self.room_status == ShoppingRoom.Status.SCHEDULED:
+            await database_sync_to_async(self._go_live)()
+        self.media_peer = True
+        await media.unit_send(
+            self.room_id,
+            {"type": "media.offer", "peer": self.channel_name, "role": role, "sdp": sdp},
+        )
+
+    def _go_live(self) -> None:
+        """A seller's first broadcast opens a scheduled show (the studio's Go live button)."""
+        room = selectors.room_with_details(self.room_id)
+        if room.status == ShoppingRoom.Status.SCHEDULED:
+            try:
+                services.room_go_live(room=room, actor=self.user)
+            except ApplicationError:
+                room.refresh_from_db()  # a racing go-live won; fine unless the room ended
+        self.room_status = room.status
+        self._require_open()
+
+    async def on_webrtc_ice_candidate(self, frame: dict) -> None:
+        candidate = frame.get("candidate")
+        if candidate is not None and not (
+            isinstance(candidate, dict)
+            and isinstance(candidate.get("candidate", ""), str)
+            and len(candidate.get("candidate", "")) <= 1024
+            and isinstance(candidate.get("sdpMid"), str | None)
+            and len(candidate.get("sdpMid") or "") <= 64
+            and (
+                candidate.get("sdpMLineIndex") is None
+                or (
+                    type(candidate["sdpMLineIndex"]) is int
+                    and 0 <= candidate["sdpMLineIndex"] <= 64
+                )
+            )
+        ):
+            raise Refusal(
+                "invalid",
+                "`candidate` must be null or {candidate, sdpMid, sdpMLineIndex}.",
+            )
+        if not self.media_peer:
+            raise Refusal("no_peer", "Send an offer before ICE candidates.")
+        limit, window = CANDIDATE_RATE
+        if not await self.store.hit(
+            f"webrtc-candidate:{self.channel_name}", limit=limit, window=window
+        ):
+            raise Refusal("rate_limited", f"At most {limit} candidates per {window:.0f} s.")
+        if candidate is not None:  # keep only the fields the unit reads
+            candidate = {k: candidate.get(k) for k in ("candidate", "sdpMid", "sdpMLineIndex")}
+        await media.unit_send(
+            self.room_id,
+            {"type": "media.candidate", "peer": self.channel_name, "candidate": candidate},
+        )
+
+    async def on_webrtc_answer(self, frame: dict) -> None:
+        raise Refusal("invalid", "The server answers offers; clients send `webrtc-offer`.")
 
     HANDLERS = {
         "chat-message": on_chat_message,
@@ -470,9 +554,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         "slow-mode": on_slow_mode,
         "join-room": on_join_room,
         "leave-room": on_leave_room,
-        "webrtc-offer": on_webrtc,
-        "webrtc-answer": on_webrtc,
-        "webrtc-ice-candidate": on_webrtc,
+        "webrtc-offer": on_webrtc_offer,
+        "webrtc-answer": on_webrtc_answer,
+        "webrtc-ice-candidate": on_webrtc_ice_candidate,
     }
 
     # --- events from the channel layer -------------------------------------------------
@@ -481,6 +565,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if event["type"] == "room-status":
             self.room_status = event["status"]
         await self.send_event(event)
+
+    async def media_answer(self, message: dict) -> None:
+        await self.send_event(
+            {"type": "webrtc-answer", "role": message["role"], "sdp": message["sdp"]}
+        )
+
+    async def media_error(self, message: dict) -> None:
+        await self.send_error(message["code"], message["message"])
 
     async def room_kick(self, message: dict) -> None:
         await self.send_error("banned", "You were banned from this room.")

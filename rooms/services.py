@@ -143,7 +143,11 @@ def room_go_live(*, room: ShoppingRoom, actor: User) -> ShoppingRoom:
 
 
 def room_end(*, room: ShoppingRoom, actor: User) -> ShoppingRoom:
-    return _transition(room, actor, Status.ENDED, ended_at=timezone.now())
+    with transaction.atomic():
+        room = _transition(room, actor, Status.ENDED, ended_at=timezone.now())
+        # Said here rather than by the forwarding unit: a room can end with no unit running.
+        room_event_on_commit(room_group(room.pk), {"type": "stream-status", "status": "ended"})
+    return room
 
 
 def room_spotlight(*, room: ShoppingRoom, actor: User, product_id) -> ShoppingRoom:

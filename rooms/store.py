@@ -120,6 +120,20 @@ class RoomStore(ABC):
     async def value_set(self, key: str, value: str, *, ttl: float | None = None) -> None: ...
 
     @abstractmethod
+    async def value_claim(self, key: str, value: str, *, ttl: float) -> str:
+        """Set `key` to `value` for `ttl` seconds unless it holds a value; answer the value it
+        holds afterwards (ours if the claim won). A registry entry only one process owns."""
+
+    @abstractmethod
+    async def value_refresh(self, key: str, value: str, *, ttl: float) -> bool:
+        """Push the expiry of `key` ahead only while it still holds `value`: an owner that was
+        too slow (its claim expired and another took it) learns so instead of stealing back."""
+
+    @abstractmethod
+    async def value_delete(self, key: str, *, only_if: str | None = None) -> None:
+        """Forget `key`; with `only_if`, only while it holds that value."""
+
+    @abstractmethod
     async def clear(self) -> None:
         """Forget everything (tests)."""
 
@@ -287,6 +301,26 @@ class MemoryRoomStore(RoomStore):
         with self._lock:
             self._set(key, value, ttl)
 
+    async def value_claim(self, key, value, *, ttl):
+        with self._lock:
+            held = self._get(key)
+            if held is not None:
+                return held
+            self._set(key, value, ttl)
+            return value
+
+    async def value_refresh(self, key, value, *, ttl):
+        with self._lock:
+            if self._get(key) != value:
+                return False
+            self._set(key, value, ttl)
+            return True
+
+    async def value_delete(self, key, *, only_if=None):
+        with self._lock:
+            if only_if is None or self._get(key) == only_if:
+                self._expiring.pop(key, None)
+
 
 # Sliding-window rate limit in one round trip: drop old events, count, maybe add.
 _HIT_SCRIPT = """
@@ -331,6 +365,19 @@ for _, raw in ipairs(messages) do
     return 1
   end
 end
+return 0
+"""
+
+
+# Compare-and-act on one value, atomically (the registry of forwarding units).
+_REFRESH_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_DELETE_IF_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 
@@ -478,6 +525,25 @@ class RedisRoomStore(RoomStore):
         await self.redis.set(
             f"{self.prefix}:value:{key}", value, px=int(ttl * 1000) if ttl else None
         )
+
+    async def value_claim(self, key, value, *, ttl):
+        held = await self.redis.set(
+            f"{self.prefix}:value:{key}", value, nx=True, px=int(ttl * 1000), get=True
+        )
+        return value if held is None else held
+
+    async def value_refresh(self, key, value, *, ttl):
+        return bool(
+            await self.redis.eval(
+                _REFRESH_SCRIPT, 1, f"{self.prefix}:value:{key}", value, int(ttl * 1000)
+            )
+        )
+
+    async def value_delete(self, key, *, only_if=None):
+        if only_if is None:
+            await self.redis.delete(f"{self.prefix}:value:{key}")
+        else:
+            await self.redis.eval(_DELETE_IF_SCRIPT, 1, f"{self.prefix}:value:{key}", only_if)
 
 
 @lru_cache(maxsize=1)

@@ -1,11 +1,13 @@
 """Room pages: the home page, the rooms list, the room itself and the seller's room pages.
 
 Writes go through rooms.services; the live parts of the room page (chat, spotlight, viewer
-count, queue) arrive over the room socket and are handled by static/js/room.js."""
+count, queue, video) arrive over the room socket and are handled by static/js/room.js; the
+seller's studio (camera, go live) adds static/js/studio.js."""
 
 import logging
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -94,9 +96,19 @@ def _js_strings() -> dict[str, str]:
         "status_scheduled": _("Scheduled"),
         "status_live": _("Live"),
         "status_ended": _("Ended"),
-        "video_scheduled": _("Live video starts when the seller goes live"),
-        "video_live": _("The show is live. Video arrives here soon."),
+        # The video overlay, one per stream status (live-video.js); *_detail is a second line.
+        "video_connecting": _("Connecting…"),
+        "video_waiting": _("The show starts soon"),
+        "video_waiting_detail": _("Live video starts when the seller goes live"),
+        "video_live": _("The show is live"),
+        "video_interrupted": _("Reconnecting…"),
+        "video_interrupted_detail": _("The video will be back in a moment."),
         "video_ended": _("This show has ended"),
+        "video_unavailable": _("Video is not available right now"),
+        "video_unavailable_detail": _("Chat and shopping still work."),
+        "video_play": _("Press Play to watch"),
+        "video_unmute": _("Unmute"),
+        "video_mute": _("Mute"),
         "ended": _("This show has ended. Chat and queue are closed."),
         "slow_mode": _("Slow mode: {n} s"),
         "queue_join": _("Join the queue"),
@@ -124,6 +136,43 @@ def _js_strings() -> dict[str, str]:
     }
 
 
+def _studio_js_strings() -> dict[str, str]:
+    """What studio.js says on top of room.js."""
+    return {
+        **_js_strings(),
+        "stream_waiting": _("Not live yet"),
+        "stream_live": _("Live"),
+        "stream_interrupted": _("Interrupted"),
+        "stream_ended": _("Ended"),
+        "publish_idle": _("Your camera is ready. Press “Go live” when you are."),
+        "publish_connecting": _("Connecting to the server…"),
+        "publish_connected": _("You are live: viewers see and hear you."),
+        "publish_retrying": _("Connection lost. Reconnecting…"),
+        "publish_stopped": _("Your video is not being sent."),
+        "publish_ended": _("The show has ended. Thanks for the show!"),
+        "camera_asking": _("Asking for your camera and microphone…"),
+        "camera_denied": _(
+            "The browser was not allowed to use your camera or microphone. "
+            "Allow them in the address bar, then try again."
+        ),
+        "camera_missing": _("No camera was found. Connect one, then try again."),
+        "camera_failed": _("The camera could not be started: {reason}"),
+        "camera_ended": _("The {kind} stopped (unplugged?). Pick another one."),
+        "camera_kind": _("camera"),
+        "microphone_kind": _("microphone"),
+        "camera_insecure": _("The camera can only be used on a secure (https) page."),
+        "device_default": _("Device {n}"),
+        "no_microphone": _("No microphone"),
+        "video_not_available": _("Live video is not available on this server yet."),
+        "error_permission": _("Only the room's seller can broadcast here."),
+        "error_retry": _("The server could not take the video ({code}). Trying again…"),
+        "kbps": _("{n} kbps"),
+        "ms": _("{n} ms"),
+        "loss": _("{n} % ({lost} packets lost)"),
+        "unknown": _("—"),
+    }
+
+
 @require_safe
 def room_detail(request, pk: str):
     room = selectors.room_with_details(pk)
@@ -147,6 +196,7 @@ def room_detail(request, pk: str):
             "viewer_count": viewer_count,
             "slow_mode_choices": SLOW_MODE_CHOICES,
             "js_strings": _js_strings(),
+            "ice_servers": settings.ICE_SERVERS,
         },
     )
 
@@ -216,6 +266,36 @@ def seller_room_edit(request, pk: str):
             messages.success(request, _("“%(title)s” is saved.") % {"title": room.title})
             return redirect("rooms:seller-rooms")
     return render(request, "rooms/seller_room_form.html", {"form": form, "room": room})
+
+
+@seller_required
+@require_safe
+def seller_room_studio(request, pk: str):
+    """The seller's "go live" page: camera preview, go live over WebRTC (studio.js), chat,
+    spotlight and stream health. The page only shows; going live happens over the socket."""
+    room = _own_room(request, pk)
+    if room.is_ended:
+        return render(request, "rooms/seller_studio.html", {"room": room})
+    products = sorted(
+        (product for product in room.products.all() if product.is_active),
+        key=lambda product: product.name,
+    )
+    viewer_count = _with_viewer_counts([room])[0].viewer_count if room.is_live else 0
+    return render(
+        request,
+        "rooms/seller_studio.html",
+        {
+            "room": room,
+            "products": products,
+            "role": "seller",
+            "is_room_seller": True,
+            "can_moderate": True,
+            "viewer_count": viewer_count,
+            "slow_mode_choices": SLOW_MODE_CHOICES,
+            "js_strings": _studio_js_strings(),
+            "ice_servers": settings.ICE_SERVERS,
+        },
+    )
 
 
 @seller_required

@@ -409,20 +409,6 @@ async def test_joining_an_ended_room(make_room, seller, buyer, open_socket):
     await socket.expect_error("room_ended")
 
 
-# --- reserved names ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("kind", ["webrtc-offer", "webrtc-answer", "webrtc-ice-candidate"])
-async def test_webrtc_signaling_is_not_supported_yet(live_room, seller, buyer, open_socket, kind):
-    seller_socket = await open_socket(live_room, seller)
-    buyer_socket = await open_socket(live_room, buyer)
-    await buyer_socket.send({"type": kind, "sdp": "v=0", "candidate": "x"})
-    await buyer_socket.expect_error("unsupported")
-    await seller_socket.send({"type": kind, "sdp": "v=0"})
-    await seller_socket.expect_error("unsupported")
-    await seller_socket.nothing(kind)
-
-
 async def test_a_change_during_the_announcers_last_check_is_still_announced(
     live_room, open_socket, monkeypatch
 ):

@@ -311,6 +311,37 @@ async def test_value_set_and_get(store):
     assert await store.value_get("v") == "two"  # no ttl: kept
 
 
+async def test_value_claim_has_one_owner_among_concurrent_claimers(store):
+    held = await asyncio.gather(*(store.value_claim("unit", f"p{i}", ttl=5) for i in range(10)))
+    assert len(set(held)) == 1  # every claimer is told the same owner
+    assert await store.value_get("unit") == held[0]
+
+
+async def test_value_claim_is_free_again_once_expired(store):
+    assert await store.value_claim("unit", "a", ttl=0.2) == "a"
+    assert await store.value_claim("unit", "b", ttl=0.2) == "a"
+    await asyncio.sleep(0.3)
+    assert await store.value_claim("unit", "b", ttl=5) == "b"
+
+
+async def test_value_refresh_only_keeps_the_owners_claim(store):
+    await store.value_claim("unit", "a", ttl=0.3)
+    assert await store.value_refresh("unit", "a", ttl=5)
+    assert not await store.value_refresh("unit", "b", ttl=5)
+    await asyncio.sleep(0.4)
+    assert await store.value_get("unit") == "a"  # refreshed past the first expiry
+    await store.value_delete("unit")
+    assert not await store.value_refresh("unit", "a", ttl=5)  # gone: not re-created
+
+
+async def test_value_delete_only_if_it_still_holds_that_value(store):
+    await store.value_set("unit", "b")
+    await store.value_delete("unit", only_if="a")
+    assert await store.value_get("unit") == "b"
+    await store.value_delete("unit", only_if="b")
+    assert await store.value_get("unit") is None
+
+
 async def test_clear_forgets_everything(store):
     await store.viewer_join(ROOM, "user:1")
     await store.chat_append(ROOM, message(1))
