@@ -182,7 +182,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.media_peer:
             try:  # the socket's peer goes with it (a seller leaving interrupts the stream)
                 await media.unit_send(
-                    self.room_id, {"type": "media.leave", "peer": self.channel_name}
+                    self.room_id, {"type": "media.leave", "peer": self.channel_name}, start=False
                 )
             except MediaError:
                 pass  # the unit is gone too, or drops the peer when its connection fails
@@ -534,10 +534,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             raise Refusal("rate_limited", f"At most {limit} candidates per {window:.0f} s.")
         if candidate is not None:  # keep only the fields the unit reads
             candidate = {k: candidate.get(k) for k in ("candidate", "sdpMid", "sdpMLineIndex")}
-        await media.unit_send(
+        if not await media.unit_send(
             self.room_id,
             {"type": "media.candidate", "peer": self.channel_name, "candidate": candidate},
-        )
+            start=False,
+        ):
+            raise Refusal("no_peer", "Your peer is gone (the stream ended); offer again.")
 
     async def on_webrtc_answer(self, frame: dict) -> None:
         raise Refusal("invalid", "The server answers offers; clients send `webrtc-offer`.")

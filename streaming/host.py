@@ -47,12 +47,15 @@ async def stream_status(room_id: str, room_status: str) -> str:
     return await get_store().value_get(status_key(room_id)) or "waiting"
 
 
-async def unit_send(room_id: str, message: dict) -> None:
-    """Deliver a signaling message to the room's unit, starting one in this process when
-    the room has none. Raises MediaError when the unit's channel cannot take it."""
+async def unit_send(room_id: str, message: dict, *, start: bool = True) -> bool:
+    """Deliver a signaling message to the room's unit; answer whether there was one. Offers
+    (`start`) start a unit in this process when the room has none; a leaving socket or a
+    candidate never needs one. Raises MediaError when the unit's channel cannot take it."""
     store = get_store()
     layer = get_channel_layer()
     channel = await store.value_get(unit_key(room_id))
+    if channel is None and not start:
+        return False
     if channel is None:
         candidate = await layer.new_channel("media-unit.")
         channel = await store.value_claim(unit_key(room_id), candidate, ttl=UNIT_TTL)
@@ -63,6 +66,7 @@ async def unit_send(room_id: str, message: dict) -> None:
     except Exception:  # ChannelFull, or the layer's server gone
         logger.warning("could not reach the media unit of room %s", room_id, exc_info=True)
         raise MediaError("media_unavailable", "Live video is busy; try again in a moment.")
+    return True
 
 
 class UnitHost:
@@ -102,7 +106,18 @@ class UnitHost:
         try:
             if kind == "media.offer":
                 if message["role"] == "publish":
+                    before = self.unit.publisher.peer_id if self.unit.publisher else None
                     sdp = await self.unit.publish(peer, message["sdp"])
+                    if before not in {None, peer}:
+                        # Another tab or device took over: that page must not fight back.
+                        await self._reply(
+                            before,
+                            {
+                                "type": "media.error",
+                                "code": "publisher_replaced",
+                                "message": "Your broadcast now comes from another tab or device.",
+                            },
+                        )
                 else:
                     sdp = await self.unit.view(peer, message["sdp"])
                 await self._reply(

@@ -104,8 +104,9 @@ class Fanout:
     def publisher_changed(self) -> None:
         """The next frame comes from a new publisher, whose timestamps restart at 0."""
         self._offset = None
-        for track in self.tracks:
-            track.wait_for_keyframe()
+        if self.kind == "video":
+            for track in self.tracks:  # what is queued still plays; then the new keyframe
+                track.waiting_for_keyframe = True
 
     def push(self, data: bytes, timestamp: int) -> None:
         now = time.monotonic()

@@ -196,6 +196,9 @@ async def test_ending_the_room_closes_every_peer_and_leaves_nothing_running(
     assert not host.hosted
     assert unit_host.unit.peer_count == 0
     assert [pc.connectionState for pc in server_pcs] == ["closed", "closed"]
+    await buyer_socket.disconnect()  # its leaving must not start a unit for an ended room
+    await asyncio.sleep(0.1)
+    assert not host.hosted
     await unit_host.stop()
     await publisher.close()
     await viewer.close()
@@ -264,3 +267,19 @@ async def test_trickled_candidates_are_taken_after_an_offer(
     )
     await socket.expect_error("invalid")  # only the bogus one
     await socket.nothing("error")
+
+
+async def test_broadcasting_from_a_second_tab_tells_the_first_it_was_replaced(
+    live_room, seller, buyer, open_socket, client_peer
+):
+    buyer_socket = await open_socket(live_room, buyer)
+    viewer = client_peer("view")
+    await view(buyer_socket, viewer)
+    first_tab = await open_socket(live_room, seller, label="first tab")
+    await publish(first_tab, client_peer("publish"))
+    await viewer.frames_after(5)
+    second_tab = await open_socket(live_room, seller, label="second tab")
+    await publish(second_tab, client_peer("publish"))
+    await first_tab.expect_error("publisher_replaced")
+    await second_tab.nothing("error")
+    await viewer.frames_after(10)  # the viewer now watches the second tab, same peer
