@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 
 from rooms import services
 from rooms.models import ShoppingRoom
+from rooms.store import get_store
 from streaming import host
 from streaming.tests.conftest import media_leftovers
 
@@ -283,3 +284,36 @@ async def test_broadcasting_from_a_second_tab_tells_the_first_it_was_replaced(
     await first_tab.expect_error("publisher_replaced")
     await second_tab.nothing("error")
     await viewer.frames_after(10)  # the viewer now watches the second tab, same peer
+
+
+async def test_a_unit_with_no_peers_left_shuts_down_and_frees_the_room(
+    live_room, buyer, open_socket, client_peer, monkeypatch
+):
+    monkeypatch.setattr(host, "HEARTBEAT", 0.05)
+    monkeypatch.setattr(host, "IDLE_TIMEOUT", 0.2)
+    socket = await open_socket(live_room, buyer)
+    await view(socket, client_peer("view"))
+    await asyncio.sleep(0.4)
+    assert str(live_room.pk) in host.hosted  # a watching viewer keeps it
+    await socket.disconnect()
+    for _ in range(40):
+        if not host.hosted:
+            break
+        await asyncio.sleep(0.05)
+    assert not host.hosted
+    assert await get_store().value_get(host.unit_key(live_room.pk)) is None
+
+
+async def test_a_dead_processs_registration_expires_and_a_new_unit_takes_over(
+    live_room, buyer, open_socket, client_peer
+):
+    """A unit whose process died leaves its registration behind until it expires: offers
+    sent to it are lost (the page offers again), then the next offer starts a new unit."""
+    await get_store().value_set(host.unit_key(live_room.pk), "media-unit.gone!x", ttl=0.5)
+    socket = await open_socket(live_room, buyer)
+    peer = client_peer("view")
+    await socket.send({"type": "webrtc-offer", "role": "view", "sdp": await peer.offer()})
+    await socket.nothing("webrtc-answer", "error", wait=0.3)
+    await asyncio.sleep(0.3)
+    await view(socket, peer)
+    assert host.hosted[str(live_room.pk)].unit.peer_count == 1
