@@ -15,6 +15,7 @@ from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -26,8 +27,9 @@ from catalog.models import Product
 from catalog.selectors import products_on_sale
 from rooms import selectors, services
 from rooms.filters import RoomFilter
-from rooms.models import ShoppingRoom
+from rooms.models import ChatMessage, ShoppingRoom
 from rooms.store import get_store
+from streaming import host as media
 
 MAX_ROOM_PRODUCTS = 100
 MAX_ROOM_MODERATORS = 20
@@ -38,6 +40,7 @@ MAX_ROOM_MODERATORS = 20
 class LiveState(NamedTuple):
     spotlight: dict | None
     viewer_count: int
+    stream_status: str
 
 
 def live_state(rooms: Iterable[ShoppingRoom], *, spotlight_from_db: bool = False) -> dict:
@@ -52,18 +55,18 @@ def live_state(rooms: Iterable[ShoppingRoom], *, spotlight_from_db: bool = False
         return {}
     store = get_store()
 
-    async def read_one(room: ShoppingRoom) -> tuple[dict | None, int]:
+    async def read_one(room: ShoppingRoom) -> tuple[dict | None, int, str]:
         key = str(room.pk)
         spotlight = None if spotlight_from_db else await store.spotlight_get(key)
         viewers = await store.viewer_count(key) if room.is_live else 0
-        return spotlight, viewers
+        return spotlight, viewers, await media.stream_status(key, room.status)
 
-    async def read_all() -> list[tuple[dict | None, int]]:
+    async def read_all() -> list[tuple[dict | None, int, str]]:
         return await asyncio.gather(*(read_one(room) for room in rooms))
 
     return {
-        room.pk: LiveState(spotlight or selectors.spotlight_from_db(room), viewers)
-        for room, (spotlight, viewers) in zip(rooms, async_to_sync(read_all)(), strict=True)
+        room.pk: LiveState(spotlight or selectors.spotlight_from_db(room), viewers, stream)
+        for room, (spotlight, viewers, stream) in zip(rooms, async_to_sync(read_all)(), strict=True)
     }
 
 
@@ -98,6 +101,9 @@ class RoomListItemSerializer(serializers.ModelSerializer):
     cover_image_url = serializers.SerializerMethodField()
     spotlight = serializers.SerializerMethodField()
     viewer_count = serializers.SerializerMethodField()
+    stream_status = serializers.SerializerMethodField(
+        help_text="The live video: waiting, live, interrupted or ended (as the socket says)."
+    )
     ws_url = serializers.SerializerMethodField()
     url = serializers.CharField(source="get_absolute_url")
 
@@ -115,6 +121,7 @@ class RoomListItemSerializer(serializers.ModelSerializer):
             "seller",
             "spotlight",
             "viewer_count",
+            "stream_status",
             "peak_viewers",
             "total_chat_messages",
             "ws_url",
@@ -140,6 +147,12 @@ class RoomListItemSerializer(serializers.ModelSerializer):
     def get_viewer_count(self, room: ShoppingRoom) -> int:
         return self._live(room).viewer_count
 
+    @extend_schema_field(
+        serializers.ChoiceField(choices=["waiting", "live", "interrupted", "ended"])
+    )
+    def get_stream_status(self, room: ShoppingRoom) -> str:
+        return self._live(room).stream_status
+
     def get_ws_url(self, room: ShoppingRoom) -> str:
         return f"/ws/rooms/{room.pk}/"
 
@@ -162,6 +175,7 @@ class RoomSerializer(RoomListItemSerializer):
             "products",
             "spotlight",
             "viewer_count",
+            "stream_status",
             "peak_viewers",
             "total_chat_messages",
             "moderators",
@@ -169,6 +183,28 @@ class RoomSerializer(RoomListItemSerializer):
             "url",
         ]
         read_only_fields = fields
+
+
+class ChatMessageSerializer(serializers.ModelSerializer):
+    """A chat line as the socket's `chat-message` has it."""
+
+    id = serializers.CharField(source="message_id", help_text="The id the socket used (32 hex).")
+    user = UserSummarySerializer()
+
+    class Meta:
+        model = ChatMessage
+        fields = ["id", "user", "text", "sent_at"]
+        read_only_fields = fields
+
+
+class ChatHistoryPagination(CursorPagination):
+    """Scroll-back: newest first; `next` leads to older lines. A cursor, not page numbers,
+    so lines arriving meanwhile never shift or repeat what the client already has."""
+
+    ordering = ("-sent_at", "-pk")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 100
 
 
 # --- input ------------------------------------------------------------------------------
@@ -271,6 +307,15 @@ class RoomInputSerializer(serializers.Serializer):
         return changes
 
 
+class ModeratorsInputSerializer(serializers.Serializer):
+    moderators = IdListField(
+        queryset=User.objects.filter(is_active=True),
+        max_length=MAX_ROOM_MODERATORS,
+        error_messages={"does_not_exist": "There is no user with id {value}."},
+        help_text="Ids of every moderator the room should have ([] removes them all).",
+    )
+
+
 class SpotlightInputSerializer(serializers.Serializer):
     product_id = IdField(
         queryset=Product.objects.all(),
@@ -281,7 +326,7 @@ class SpotlightInputSerializer(serializers.Serializer):
 
 # --- the viewset ------------------------------------------------------------------------
 
-SELLER_ACTIONS = frozenset({"partial_update", "go_live", "end"})
+SELLER_ACTIONS = frozenset({"partial_update", "go_live", "end", "moderators"})
 
 
 class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -294,7 +339,7 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def get_permissions(self):
-        if self.action in {"list", "retrieve"}:
+        if self.action in {"list", "retrieve", "chat"}:
             return [AllowAny()]
         if self.action == "spotlight":
             return [IsAuthenticated()]  # moderators may be buyers
@@ -323,7 +368,8 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     def paginate_queryset(self, queryset):
         page = super().paginate_queryset(queryset)
-        self._live = live_state(page if page is not None else queryset)
+        if self.action == "list":
+            self._live = live_state(page if page is not None else queryset)
         return page
 
     @extend_schema(request=RoomInputSerializer, responses={201: RoomSerializer})
@@ -377,6 +423,38 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             room=room, actor=user, product_id=data.validated_data["product_id"]
         )
         return Response(self._render(room))
+
+    @extend_schema(
+        responses={200: ChatMessageSerializer(many=True)},
+        parameters=[],
+    )
+    @action(detail=True, methods=["get"], pagination_class=ChatHistoryPagination)
+    def chat(self, request, pk=None):
+        """The room's chat, newest first, for scroll-back (deleted lines left out). Follow
+        `next` for older lines; the socket's `room-state` has the latest 50."""
+        room = self.get_object()
+        page = self.paginate_queryset(selectors.chat_history(room))
+        return self.get_paginated_response(ChatMessageSerializer(page, many=True).data)
+
+    @extend_schema(methods=["GET"], request=None, responses={200: UserSummarySerializer(many=True)})
+    @extend_schema(
+        methods=["PUT"],
+        request=ModeratorsInputSerializer,
+        responses={200: UserSummarySerializer(many=True)},
+    )
+    @action(detail=True, methods=["get", "put"], pagination_class=None)
+    def moderators(self, request, pk=None):
+        """Your room's moderators: they may spotlight products and moderate the chat. PUT
+        replaces the whole list."""
+        room = self.get_object()
+        if request.method == "PUT":
+            data = ModeratorsInputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            room = services.room_update(
+                room=room, actor=request.user, moderators=data.validated_data["moderators"]
+            )
+        moderators = room.moderators.order_by("username")
+        return Response(UserSummarySerializer(moderators, many=True).data)
 
     def _render(self, room: ShoppingRoom) -> dict:
         """A room after a write, read back whole (products, moderators, live state)."""

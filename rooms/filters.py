@@ -12,6 +12,13 @@ class RoomFilter(django_filters.FilterSet):
         field_name="seller__username", lookup_expr="iexact", max_length=150, label="Seller"
     )
 
+    starts_after = django_filters.IsoDateTimeFilter(
+        field_name="scheduled_start", lookup_expr="gte", label="Scheduled to start at or after"
+    )
+    starts_before = django_filters.IsoDateTimeFilter(
+        field_name="scheduled_start", lookup_expr="lt", label="Scheduled to start before"
+    )
+
     class Meta:
         model = ShoppingRoom
-        fields = ["status", "seller"]
+        fields = ["status", "seller", "starts_after", "starts_before"]

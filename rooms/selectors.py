@@ -4,7 +4,7 @@ from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 
 from accounts.models import User
 from catalog.models import Product
-from rooms.models import ShoppingRoom
+from rooms.models import ChatMessage, ShoppingRoom
 
 
 def rooms_for_listing() -> QuerySet[ShoppingRoom]:
@@ -87,3 +87,8 @@ def spotlight_from_db(room: ShoppingRoom) -> dict | None:
     """The spotlight as the database knows it: the fallback when the room store has none
     (a fresh Redis), so late joiners always see it."""
     return product_summary(room.spotlight_product) if room.spotlight_product_id else None
+
+
+def chat_history(room: ShoppingRoom) -> QuerySet[ChatMessage]:
+    """The room's saved chat lines that were not deleted (scroll-back)."""
+    return ChatMessage.objects.filter(room=room, deleted_at=None).select_related("user")

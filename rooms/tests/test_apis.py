@@ -33,6 +33,7 @@ DETAIL_FIELDS = {
     "products",
     "spotlight",
     "viewer_count",
+    "stream_status",
     "peak_viewers",
     "total_chat_messages",
     "moderators",
@@ -228,6 +229,7 @@ def test_room_detail_shows_what_a_viewer_needs(api_client, make_room, make_produ
     assert product["category"]["slug"] == "fashion"
     assert body["spotlight"] is None
     assert body["viewer_count"] == 0
+    assert body["stream_status"] == "waiting"
     assert body["peak_viewers"] == 0 and body["total_chat_messages"] == 0
     assert body["moderators"] == [
         {"id": buyer.pk, "username": "bella_buyer", "display_name": "bella_buyer"}
