@@ -14,6 +14,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
@@ -277,7 +278,10 @@ def checkout_payment_url(*, order: Order, success_url: str, cancel_url: str) -> 
     if order.checkout_url:
         return order.checkout_url
     if order.payment_backend == "dummy":
-        url = reverse("orders:dummy-payment", kwargs={"pk": order.pk})
+        # Like a Stripe Checkout URL, it works without a LiveShop session (a mobile app
+        # opens it in a browser): the signed token stands for the buyer of this one order.
+        token = signing.dumps(str(order.pk), salt=DUMMY_PAYMENT_SALT)
+        url = reverse("orders:dummy-payment", kwargs={"pk": order.pk}) + f"?token={token}"
         Order.objects.filter(pk=order.pk).update(checkout_url=url)
         return url
     # The network call happens outside any transaction: nothing is held while Stripe answers.
@@ -447,6 +451,16 @@ def payment_event_process(*, event: dict) -> str:
             return "duplicate"
         raise
     return "processed" if handler else "ignored"
+
+
+DUMMY_PAYMENT_SALT = "orders.dummy-payment"
+
+
+def dummy_payment_token_valid(*, order: Order, token: str) -> bool:
+    try:
+        return signing.loads(token, salt=DUMMY_PAYMENT_SALT) == str(order.pk)
+    except signing.BadSignature:
+        return False
 
 
 def dummy_payment_complete(*, order: Order, buyer: User, pay: bool) -> Order:

@@ -333,21 +333,33 @@ def order_cancel(request, pk: str):
 # --- the dummy payment backend -------------------------------------------------------------
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 def dummy_payment(request, pk: str):
     """A local stand-in for Stripe Checkout, for development without Stripe keys. Its buttons
-    feed the same payment-event handler as Stripe's webhook: no shortcut to "paid"."""
+    feed the same payment-event handler as Stripe's webhook: no shortcut to "paid".
+
+    Opened with the order's signed `token` (the checkout URL has it), it needs no session,
+    as Stripe's page needs none: a mobile app opens it in a browser. Without a token it is
+    for the signed-in buyer only."""
     if settings.PAYMENTS_BACKEND != "dummy":
         raise Http404("The test payment backend is off.")
-    order = get_object_or_404(
-        Order.objects.filter(buyer=request.user, payment_backend="dummy"), pk=pk
-    )
+    token = request.GET.get("token", "")
+    dummy_orders = Order.objects.filter(payment_backend="dummy").select_related("buyer")
+    if token:
+        order = get_object_or_404(dummy_orders, pk=pk)
+        if not services.dummy_payment_token_valid(order=order, token=token):
+            raise Http404("No such payment page.")
+    elif not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    else:
+        order = get_object_or_404(dummy_orders.filter(buyer=request.user), pk=pk)
+    # Opened from an app (token, no session of the buyer's): the page itself shows the outcome.
+    from_app = request.user.pk != order.buyer_id
     if request.method == "POST":
         action = request.POST.get("action")
         if action not in {"pay", "cancel"}:
             messages.error(request, _("Choose Pay or Cancel."))
-            return redirect("orders:dummy-payment", pk=order.pk)
+            return redirect(request.get_full_path())
         if order.status != Status.PENDING:
             # A stale tab: paying a cancelled order would only flag it for a refund.
             messages.info(
@@ -355,10 +367,10 @@ def dummy_payment(request, pk: str):
                 _("This order is no longer waiting for payment (status: %(status)s).")
                 % {"status": order.get_status_display()},
             )
-            return redirect(order)
-        order = services.dummy_payment_complete(
-            order=order, buyer=request.user, pay=action == "pay"
-        )
+            return redirect(request.get_full_path() if from_app else order.get_absolute_url())
+        order = services.dummy_payment_complete(order=order, buyer=order.buyer, pay=action == "pay")
+        if from_app:
+            return redirect(request.get_full_path())
         if action == "pay":
             return redirect(reverse("orders:checkout-success") + f"?order={order.pk}")
         messages.info(request, _("Payment cancelled. The order is cancelled."))

@@ -219,7 +219,7 @@ def test_checkout_with_the_dummy_backend_reserves_stock_and_goes_to_the_test_pag
 
     order = Order.objects.get(buyer=buyer)
     assert response.status_code == 302
-    assert response["Location"] == f"/payments/dummy/{order.pk}/"
+    assert response["Location"].startswith(f"/payments/dummy/{order.pk}/?token=")
     assert order.status == Order.Status.PENDING
     assert order.payment_backend == "dummy"
     assert stock_of(product) == 3
@@ -367,7 +367,7 @@ def test_when_the_payment_provider_is_down_the_order_waits_with_pay_now(
 def test_pay_now_goes_back_to_the_payment_page(buyer_client, buyer, make_product):
     order = place_order(buyer, (make_product(), 1))
     response = buyer_client.post(f"/orders/{order.pk}/pay/")
-    assert response["Location"] == f"/payments/dummy/{order.pk}/"
+    assert response["Location"].startswith(f"/payments/dummy/{order.pk}/?token=")
 
 
 def test_buyer_cancels_a_pending_order_from_its_page(buyer_client, buyer, make_product):
@@ -467,6 +467,43 @@ def test_the_dummy_page_is_gone_when_stripe_is_the_backend(
     order = place_order(buyer, (make_product(), 1))
     settings.PAYMENTS_BACKEND = "stripe"
     assert buyer_client.get(f"/payments/dummy/{order.pk}/").status_code == 404
+
+
+def _payment_url(order) -> str:
+    return services.checkout_payment_url(order=order, success_url="/", cancel_url="/")
+
+
+def test_an_app_pays_on_the_dummy_page_with_the_checkout_urls_token_and_no_session(
+    client, buyer, make_product
+):
+    """A mobile app opens the checkout URL in a browser without the site's session, as it
+    would Stripe's page."""
+    order = place_order(buyer, (make_product(), 1))
+    url = _payment_url(order)
+    page = client.get(url)
+    assert page.status_code == 200 and 'value="pay"' in page.text
+    response = client.post(url, {"action": "pay"})
+    assert response.status_code == 302 and response["Location"] == url
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert "Paid" in client.get(url).text and 'value="pay"' not in client.get(url).text
+
+
+def test_a_dummy_payment_token_opens_only_its_own_order(client, buyer, make_product):
+    first = place_order(buyer, (make_product(name="Hat"), 1))
+    second = place_order(buyer, (make_product(name="Scarf"), 1))
+    token = _payment_url(first).split("?token=")[1]
+    for url in (
+        f"/payments/dummy/{second.pk}/?token={token}",
+        f"/payments/dummy/{first.pk}/?token={token[:-2]}xx",
+        f"/payments/dummy/{first.pk}/?token=forged",
+    ):
+        assert client.post(url, {"action": "pay"}).status_code == 404
+    second.refresh_from_db()
+    first.refresh_from_db()
+    assert (first.status, second.status) == (Order.Status.PENDING, Order.Status.PENDING)
+    no_token = client.get(f"/payments/dummy/{first.pk}/")
+    assert no_token.status_code == 302 and no_token["Location"].startswith("/accounts/login/")
 
 
 # --- the buyer's orders ------------------------------------------------------------------
