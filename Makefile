@@ -17,11 +17,20 @@ $(BIN)/.dev-installed: $(BIN)/.runtime-installed requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# The demo live room gets a test-pattern broadcast (manage.py broadcast_demo) as its seller,
+# beside daphne (it waits for daphne to listen). Stopping (Ctrl-C, or daphne exiting) ends
+# the broadcast first, then daphne. Both run in the background of this shell, where Ctrl-C
+# reaches them only through the trap, so the order holds.
+LOCAL_HOST = $(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(HOST))
 run: $(BIN)/.runtime-installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo "LiveShop on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
-	$(BIN)/daphne -b $(HOST) -p $(PORT) liveshop.asgi:application
+	@$(BIN)/python manage.py broadcast_demo --demo --url http://$(LOCAL_HOST):$(PORT) & demo=$$!; \
+	$(BIN)/daphne -b $(HOST) -p $(PORT) liveshop.asgi:application & web=$$!; \
+	stop() { kill $$demo 2>/dev/null; wait $$demo; kill $$web 2>/dev/null; wait $$web; }; \
+	trap 'stop; exit 130' INT; trap 'stop; exit 143' TERM; trap 'kill $$demo 2>/dev/null' EXIT; \
+	wait $$web
 
 test: $(BIN)/.dev-installed
 	$(BIN)/ruff check .

@@ -233,10 +233,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # channels_redis waits 5 s per blocking read; redis-py's own 5 s socket
+                # timeout could end that wait first and fail the socket's consumer.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
                 "prefix": "liveshop",
-                # A room's forwarding unit takes every viewer's offer: room for a rush.
-                "channel_capacity": {"media-unit.*": 1000},
             },
         }
     }

@@ -57,7 +57,9 @@ async def unit_send(room_id: str, message: dict, *, start: bool = True) -> bool:
     if channel is None and not start:
         return False
     if channel is None:
-        candidate = await layer.new_channel("media-unit.")
+        # The layer's own kind of name: channels_redis reads a process's channels through
+        # one shared loop that only knows its default prefix.
+        candidate = await layer.new_channel()
         channel = await store.value_claim(unit_key(room_id), candidate, ttl=UNIT_TTL)
         if channel == candidate:
             await UnitHost(room_id, channel).start()

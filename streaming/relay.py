@@ -14,7 +14,6 @@ it, and both are mandatory for every WebRTC browser (RFC 7742, RFC 7874).
 import asyncio
 import fractions
 import logging
-import queue
 import time
 from collections import deque
 from collections.abc import Callable
@@ -55,21 +54,21 @@ def is_vp8_keyframe(data: bytes) -> bool:
     return bool(data) and not data[0] & 0x01
 
 
-class _DecoderQueueTap(queue.Queue):
-    """Stands in for a receiver's decoder queue: frames go to `deliver` on the event loop
-    instead of to the decoder thread. `None` (the receiver stopping) still reaches the
-    thread, so it ends as aiortc expects."""
+class _DecoderQueueTap:
+    """Stands in for a receiver's decoder queue: reassembled frames go to `deliver` on the
+    event loop. aiortc's decoder thread finds nothing to take (`get` answers None, "stop")
+    and ends at once, so no thread idles per publisher or holds up the process's exit."""
 
     def __init__(self, deliver: Callable[[bytes, int], None]):
-        super().__init__()
         self._deliver = deliver
 
     def put(self, item, block=True, timeout=None) -> None:
-        if item is None:
-            super().put(None)
-            return
-        _codec, jitter_frame = item
-        self._deliver(jitter_frame.data, jitter_frame.timestamp)
+        if item is not None:  # None: the receiver stopping
+            _codec, jitter_frame = item
+            self._deliver(jitter_frame.data, jitter_frame.timestamp)
+
+    def get(self, block=True, timeout=None) -> None:
+        return None
 
 
 def tap_receiver(receiver: RTCRtpReceiver, deliver: Callable[[bytes, int], None]) -> None:

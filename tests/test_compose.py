@@ -1,6 +1,7 @@
 """docker-compose.yml cannot be started here (no Docker engine), so its structure is checked
 with a YAML parser, and its web environment is proven sufficient for production settings."""
 
+import json
 import re
 import secrets
 
@@ -14,8 +15,8 @@ COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 
 
-def test_compose_has_mongodb_redis_and_web():
-    assert {"mongo", "redis", "web"} <= set(SERVICES)
+def test_compose_has_mongodb_redis_web_and_coturn():
+    assert {"mongo", "redis", "web", "coturn"} <= set(SERVICES)
 
 
 def test_mongodb_runs_as_a_replica_set_with_a_healthcheck_that_initiates_it():
@@ -25,7 +26,7 @@ def test_mongodb_runs_as_a_replica_set_with_a_healthcheck_that_initiates_it():
     assert "rs.initiate" in health and "rs.status" in health
 
 
-@pytest.mark.parametrize("name", ["mongo", "redis", "web"])
+@pytest.mark.parametrize("name", ["mongo", "redis", "web", "coturn"])
 def test_every_service_has_a_healthcheck(name):
     check = SERVICES[name]["healthcheck"]
     assert check["test"] and check["interval"] and check["retries"] >= 3
@@ -67,17 +68,24 @@ def _substitute(value: str, given: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+)(:[-?])?([^}]*)\}", resolve, value)
 
 
+OPERATOR = {
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+    "STRIPE_SECRET_KEY": "sk_live_from_operator",
+    "STRIPE_WEBHOOK_SECRET": "whsec_from_operator",
+    "TURN_HOST": "turn.example.com",
+    "TURN_PASSWORD": secrets.token_hex(16),
+}
+
+
+def _service_env(name: str, given: dict[str, str]) -> dict[str, str]:
+    return {
+        key: _substitute(str(value), given) for key, value in SERVICES[name]["environment"].items()
+    }
+
+
 def test_web_environment_passes_the_production_deploy_check():
-    operator = {
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "shop.example.com",
-        "STRIPE_SECRET_KEY": "sk_live_from_operator",
-        "STRIPE_WEBHOOK_SECRET": "whsec_from_operator",
-    }
-    env = {
-        name: _substitute(str(value), operator)
-        for name, value in SERVICES["web"]["environment"].items()
-    }
+    env = _service_env("web", OPERATOR)
     env["MONGODB_URI"] += "&serverSelectionTimeoutMS=100"  # `check` never connects anyway
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=child_env(**env))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -89,3 +97,55 @@ def test_readme_documents_every_environment_variable_the_settings_read():
     readme = (PROJECT_ROOT / "README.md").read_text()
     undocumented = sorted(name for name in read if f"`{name}`" not in readme)
     assert read and not undocumented, f"README lacks: {undocumented}"
+
+
+# --- live video: coturn and ICE_SERVERS -----------------------------------------------------
+
+
+def test_coturn_relays_with_the_credentials_web_hands_out():
+    coturn = SERVICES["coturn"]
+    assert coturn["image"].startswith("coturn/coturn:")
+    # Host networking: coturn sees the machine's addresses, no docker-proxy per relay port.
+    assert coturn["network_mode"] == "host"
+    command = " ".join(coturn["command"])
+    assert command.startswith("exec turnserver ")
+    for flag in ("--listening-port=3478", "--lt-cred-mech", "--fingerprint", "--no-cli"):
+        assert flag in command
+    # Never relay to the host itself or to link-local (cloud metadata) addresses.
+    assert "--denied-peer-ip=127.0.0.0-127.255.255.255" in command
+    assert "--denied-peer-ip=169.254.0.0-169.254.255.255" in command
+    # The shell in the container expands these ($$ is compose's escape for $).
+    assert '--user="$$TURN_USERNAME:$$TURN_PASSWORD"' in command
+    assert "--min-port=$$TURN_MIN_PORT --max-port=$$TURN_MAX_PORT" in command
+
+    turn_env = _service_env("coturn", OPERATOR)
+    assert int(turn_env["TURN_MIN_PORT"]) < int(turn_env["TURN_MAX_PORT"])
+    assert turn_env["TURN_REALM"] == OPERATOR["TURN_HOST"]
+    # The password is the operator's, never a default in the file.
+    assert SERVICES["coturn"]["environment"]["TURN_PASSWORD"].startswith("${TURN_PASSWORD:?")
+    with pytest.raises(KeyError):
+        _service_env("coturn", {k: v for k, v in OPERATOR.items() if k != "TURN_PASSWORD"})
+
+    web_env = _service_env("web", OPERATOR)
+    servers = json.loads(web_env["ICE_SERVERS"])
+    turn = [s for s in servers if any(u.startswith("turn:") for u in s["urls"])]
+    assert len(turn) == 1
+    assert "turn:turn.example.com:3478?transport=udp" in turn[0]["urls"]
+    assert "turn:turn.example.com:3478?transport=tcp" in turn[0]["urls"]
+    assert turn[0]["username"] == turn_env["TURN_USERNAME"]
+    assert turn[0]["credential"] == turn_env["TURN_PASSWORD"] == OPERATOR["TURN_PASSWORD"]
+    assert SERVICES["web"]["depends_on"]["coturn"]
+
+
+def test_web_ice_servers_are_what_the_settings_accept():
+    env = _service_env("web", OPERATOR)
+    result = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; import json; print(json.dumps(settings.ICE_SERVERS))",
+        env=child_env(
+            **{**env, "MONGODB_URI": env["MONGODB_URI"] + "&serverSelectionTimeoutMS=100"}
+        ),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == json.loads(env["ICE_SERVERS"])

@@ -4,7 +4,13 @@ import asyncio
 import threading
 
 import pytest
-from aiortc import AudioStreamTrack, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
+from aiortc import (
+    AudioStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+    VideoStreamTrack,
+)
 
 from rooms.tests.conftest import _empty_room_store, make_room, room_socket  # noqa: F401
 from streaming import host
@@ -16,7 +22,7 @@ class ClientPeer:
 
     def __init__(self, role: str):
         self.role = role
-        self.pc = RTCPeerConnection()
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # not Google's STUN
         self.frames: list = []  # decoded video frames, viewers only
         self._readers: list[asyncio.Task] = []
         if role == "publish":
