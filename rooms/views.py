@@ -165,6 +165,7 @@ def _studio_js_strings() -> dict[str, str]:
         "no_microphone": _("No microphone"),
         "video_not_available": _("Live video is not available on this server yet."),
         "error_permission": _("Only the room's seller can broadcast here."),
+        "taken_over": _("This show is now broadcast from another window or device."),
         "error_retry": _("The server could not take the video ({code}). Trying again…"),
         "kbps": _("{n} kbps"),
         "ms": _("{n} ms"),

@@ -16,6 +16,14 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 
+# Live video: a fake camera and microphone (a test pattern and a beep) that the page may use
+# without a permission prompt. Autoplay keeps Chromium's own policy: muted autoplay must
+# work without any flag.
+MEDIA_FLAGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
+
 
 def chromium_path() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser import CHROMIUM_FLAGS, chromium_path
+from tests.browser import CHROMIUM_FLAGS, MEDIA_FLAGS, chromium_path
 from tests.helpers import daphne_server, manage, run_script, site_env
 
 
@@ -17,6 +17,19 @@ def chromium() -> Iterator:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def chromium_media() -> Iterator:
+    """Like `chromium`, with a fake camera and microphone for the live video pages."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), args=[*CHROMIUM_FLAGS, *MEDIA_FLAGS]
+        )
         yield browser
         browser.close()
 

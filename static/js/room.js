@@ -1,5 +1,7 @@
-// The live parts of a room page: chat, viewer count, spotlight, queue and host controls,
-// over one WebSocket to /ws/rooms/<id>/ (the protocol lives in rooms/consumers.py).
+// The live parts of a room page: chat, viewer count, spotlight, queue, host controls and
+// the live video, over one WebSocket to /ws/rooms/<id>/ (the protocol: docs/realtime.md).
+// The seller's studio page runs this same module (studio.js imports it) and adds the
+// camera on top through `room`, the small interface exported at the end.
 //
 // Rules this file keeps:
 // - Everything people typed (chat text, names, product names) reaches the page through
@@ -8,6 +10,7 @@
 //   and a lost connection comes back by itself with backoff.
 
 import { enhanceCartForms } from "./cart.js";
+import { ViewerPlayer } from "./live-video.js";
 
 const root = document.querySelector("[data-room-id]");
 const T = JSON.parse(document.getElementById("room-i18n").textContent);
@@ -24,7 +27,7 @@ const el = {
   viewers: $("viewer-count"),
   banner: $("connection-banner"),
   ended: $("room-ended"),
-  videoNote: $("room-video-note"),
+  video: $("live-video"), // the viewer's player; absent in the studio
   spotlight: $("spotlight"),
   spotlightAdd: $("spotlight-add"), // absent for the room's seller
   chatLog: $("chat-log"),
@@ -91,13 +94,19 @@ function connect() {
     } catch {
       return; // the server only sends JSON; anything else is not ours to act on
     }
-    const handler = handlers[message?.type];
-    if (handler) handler(message);
+    const type = message?.type;
+    if (type === "error") {
+      if (!emit("error", message)) handlers.error(message);
+      return;
+    }
+    handlers[type]?.(message);
+    if (typeof type === "string") emit(type, message);
   });
   socket.addEventListener("close", (event) => {
     if (state.socket !== socket) return;
     state.socket = null;
     setConnected(false);
+    emit("socket-close", event);
     if (state.leaving || state.banned || event.code === CLOSE_BANNED) return;
     scheduleReconnect();
   });
@@ -114,13 +123,30 @@ function scheduleReconnect() {
   setTimeout(connect, delay);
 }
 
-function send(frame) {
-  if (state.socket?.readyState !== WebSocket.OPEN) {
-    showChatError(T.not_connected);
-    return false;
-  }
+/** Send a frame if the socket is open; false otherwise (the caller decides what to say). */
+function sendFrame(frame) {
+  if (state.socket?.readyState !== WebSocket.OPEN) return false;
   state.socket.send(JSON.stringify(frame));
   return true;
+}
+
+function send(frame) {
+  if (sendFrame(frame)) return true;
+  showChatError(T.not_connected);
+  return false;
+}
+
+// Other modules (the live video) listen to the socket too: listeners[type] run after this
+// file's own handler. An "error" listener that returns true has dealt with the error, and
+// the chat does not show it.
+const listeners = new Map();
+
+function emit(type, message) {
+  let handled = false;
+  for (const listener of listeners.get(type) ?? []) {
+    if (listener(message) === true) handled = true;
+  }
+  return handled;
 }
 
 function showBanner(text) {
@@ -240,7 +266,6 @@ function applyStatus(status) {
   root.dataset.status = status;
   el.status.textContent = T[`status_${status}`] ?? status;
   el.status.className = `badge ${{ live: "badge--live", ended: "badge--muted" }[status] ?? "badge--soon"}`;
-  el.videoNote.textContent = T[`video_${status}`] ?? "";
   el.ended.hidden = status !== "ended";
   // The seller's Go live / End buttons follow the status, whoever changed it.
   for (const form of document.querySelectorAll("[data-show-when]")) {
@@ -503,6 +528,75 @@ for (const form of document.querySelectorAll("form[data-confirm]")) {
 // The spotlight card's and the product list's "Add to cart" forms post over fetch: the
 // stream and the chat stay as they are, only the cart badge changes.
 enhanceCartForms(root);
+
+// --- what other modules use ---------------------------------------------------------------
+
+/** The room socket for the live video (here) and the studio (studio.js). */
+export const room = {
+  root,
+  strings: T,
+  /** Send a frame; false when the socket is not open (nothing is shown then). */
+  send: sendFrame,
+  /** Run `listener(message)` for each server frame of `type` (after this file's own
+   * handling); "socket-close" runs when the socket closes. */
+  on(type, listener) {
+    if (!listeners.has(type)) listeners.set(type, []);
+    listeners.get(type).push(listener);
+  },
+  get status() {
+    return state.status;
+  },
+  get connected() {
+    return state.connected;
+  },
+};
+
+/** ICE servers for the first connection: the page has them before room-state does. */
+export function initialIceServers() {
+  const script = document.getElementById("ice-servers");
+  try {
+    return script ? JSON.parse(script.textContent) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** room-state's stream status; a server without live video yet gives none, and the room's
+ * own status stands in for it. */
+export function streamStatusOf(message) {
+  if (message.stream_status) return message.stream_status;
+  return { scheduled: "waiting", ended: "ended" }[message.room.status] ?? "live";
+}
+
+// --- live video ---------------------------------------------------------------------------
+
+if (el.video) {
+  const player = new ViewerPlayer({
+    elements: {
+      video: el.video,
+      overlay: $("video-overlay"),
+      overlayTitle: $("video-overlay-title"),
+      overlayDetail: $("video-overlay-detail"),
+      unmute: $("video-unmute"),
+      unmuteLabel: $("video-unmute-label"),
+      play: $("video-play"),
+    },
+    strings: T,
+    send: sendFrame,
+    iceServers: initialIceServers(),
+  });
+  room.on("room-state", (message) =>
+    player.joined({ iceServers: message.ice_servers, streamStatus: streamStatusOf(message) }),
+  );
+  room.on("stream-status", (message) => player.setStreamStatus(message.status));
+  room.on("room-status", (message) => {
+    if (message.status === "ended") player.setStreamStatus("ended");
+  });
+  room.on("webrtc-answer", (message) => player.handleAnswer(message));
+  room.on("error", (message) => player.handleError(message));
+  room.on("socket-close", () => player.socketClosed());
+  window.addEventListener("pagehide", () => player.suspend());
+}
 
 // --- start -------------------------------------------------------------------------------
 
