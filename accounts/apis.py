@@ -1,9 +1,12 @@
-"""Accounts API: registration, JWT tokens, logout, the signed-in user, becoming a seller."""
+"""Accounts API: registration, JWT tokens, logout, the signed-in user, becoming a seller;
+seller profiles, following sellers and the feed of their shows."""
 
 from collections.abc import Mapping
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, serializers, status
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -14,9 +17,13 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import UntypedToken
 from rest_framework_simplejwt.views import TokenObtainPairView
 
-from accounts import login_throttle, services
-from accounts.models import RevokedToken, User
+from accounts import login_throttle, selectors, services
+from accounts.models import Follow, RevokedToken, User
 from accounts.tokens import RevocableRefreshToken
+from catalog.selectors import products_on_sale
+from liveshop.api import StandardPagination, error_responses
+from rooms.apis import IdField, RoomListItemSerializer, live_state
+from rooms.models import ShoppingRoom
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -183,3 +190,209 @@ class BecomeSellerApi(APIView):
         data.is_valid(raise_exception=True)
         user = services.user_become_seller(user=request.user, **data.validated_data)
         return Response(UserSerializer(user, context={"request": request}).data)
+
+
+# --- sellers, following and the feed ----------------------------------------------------
+
+# The profile shows this many upcoming shows (soonest first); the rooms list has them all.
+PROFILE_UPCOMING_ROOMS = 20
+
+
+def seller_id_parameter() -> OpenApiParameter:
+    """The `{id}` of a seller URL, typed like the user key (the URL takes any string, so a
+    malformed id answers the API's 404 rather than the site's)."""
+    kind = OpenApiTypes.STR if settings.USING_MONGODB else OpenApiTypes.INT
+    return OpenApiParameter("id", kind, OpenApiParameter.PATH, description="The seller's id.")
+
+
+def seller_or_404(value: str) -> User:
+    """The active seller with that id. A buyer, a deactivated account, an unknown id and an
+    id the database cannot hold ("abc", 10**30) all answer the same 404."""
+    try:
+        seller_id = IdField(queryset=User.objects.all()).to_internal_value(value)
+    except serializers.ValidationError:
+        seller = None
+    else:
+        seller = selectors.seller_get(seller_id)
+    if seller is None:
+        raise exceptions.NotFound("No such seller.")
+    return seller
+
+
+def avatar_url(user: User, request) -> str | None:
+    if not user.avatar:
+        return None
+    return request.build_absolute_uri(user.avatar.url) if request else user.avatar.url
+
+
+class SellerProfileSerializer(serializers.ModelSerializer):
+    display_name = serializers.CharField(
+        source="public_name", help_text="The seller's name; their username when they set none."
+    )
+    avatar_url = serializers.SerializerMethodField()
+    follower_count = serializers.IntegerField()
+    is_following = serializers.BooleanField(help_text="Whether you follow them (false signed out).")
+    live_rooms = RoomListItemSerializer(many=True)
+    upcoming_rooms = RoomListItemSerializer(
+        many=True, help_text=f"The {PROFILE_UPCOMING_ROOMS} soonest; GET /rooms/ has them all."
+    )
+    product_count = serializers.IntegerField(help_text="Products on sale.")
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "display_name",
+            "shop_name",
+            "bio",
+            "avatar_url",
+            "follower_count",
+            "is_following",
+            "live_rooms",
+            "upcoming_rooms",
+            "product_count",
+        ]
+        read_only_fields = fields
+
+    def get_avatar_url(self, seller: User) -> str | None:
+        return avatar_url(seller, self.context.get("request"))
+
+
+class FollowStateSerializer(serializers.ModelSerializer):
+    """Where a follow stands after POST: enough to redraw the button and the count."""
+
+    seller_id = serializers.ReadOnlyField(source="id")
+    is_following = serializers.BooleanField()
+    follower_count = serializers.IntegerField()
+
+    class Meta:
+        model = User
+        fields = ["seller_id", "is_following", "follower_count"]
+        read_only_fields = fields
+
+
+class FollowedSellerSerializer(serializers.ModelSerializer):
+    """A followed seller, as GET /me/following/ lists them (one Follow row each)."""
+
+    id = serializers.ReadOnlyField(source="seller.id", help_text="The seller's id.")
+    username = serializers.CharField(source="seller.username")
+    display_name = serializers.CharField(source="seller.public_name")
+    shop_name = serializers.CharField(source="seller.shop_name")
+    avatar_url = serializers.SerializerMethodField()
+    followed_at = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = Follow
+        fields = ["id", "username", "display_name", "shop_name", "avatar_url", "followed_at"]
+        read_only_fields = fields
+
+    def get_avatar_url(self, follow: Follow) -> str | None:
+        return avatar_url(follow.seller, self.context.get("request"))
+
+
+class SellerProfileApi(APIView):
+    """A seller's public profile with their live and upcoming shows. Anyone may read it."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[seller_id_parameter()],
+        responses={200: SellerProfileSerializer, **error_responses(404)},
+    )
+    def get(self, request, pk: str):
+        seller = seller_or_404(pk)
+        live = list(selectors.seller_rooms(seller=seller, status=ShoppingRoom.Status.LIVE))
+        upcoming = list(
+            selectors.seller_rooms(seller=seller, status=ShoppingRoom.Status.SCHEDULED)[
+                :PROFILE_UPCOMING_ROOMS
+            ]
+        )
+        seller.follower_count = selectors.follower_count(seller)
+        seller.is_following = selectors.is_following(follower=request.user, seller=seller)
+        seller.live_rooms = live
+        seller.upcoming_rooms = upcoming
+        seller.product_count = products_on_sale().filter(seller=seller).count()
+        context = {"request": request, "live": live_state([*live, *upcoming])}
+        return Response(SellerProfileSerializer(seller, context=context).data)
+
+
+class SellerFollowApi(APIView):
+    """Follow (POST) or unfollow (DELETE) a seller, as the caller: nobody can make someone
+    else follow. Both are idempotent."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        parameters=[seller_id_parameter()],
+        request=None,
+        responses={
+            201: OpenApiResponse(FollowStateSerializer, description="You follow them now."),
+            200: OpenApiResponse(FollowStateSerializer, description="You already followed them."),
+            **error_responses(400, 401, 404),
+        },
+    )
+    def post(self, request, pk: str):
+        seller = seller_or_404(pk)
+        _, created = services.seller_follow(follower=request.user, seller=seller)
+        seller.is_following = True
+        seller.follower_count = selectors.follower_count(seller)
+        return Response(
+            FollowStateSerializer(seller).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        parameters=[seller_id_parameter()],
+        request=None,
+        responses={204: None, **error_responses(401, 404)},
+    )
+    def delete(self, request, pk: str):
+        seller = seller_or_404(pk)
+        services.seller_unfollow(follower=request.user, seller=seller)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class FeedApi(generics.ListAPIView):
+    """Live and upcoming shows of the sellers you follow: live first, then by start time.
+    Each item is shaped as in GET /rooms/."""
+
+    permission_classes = [IsAuthenticated]
+    pagination_class = StandardPagination
+    serializer_class = RoomListItemSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ShoppingRoom.objects.none()
+        return selectors.feed_rooms(self.request.user)
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        self._live = live_state(page if page is not None else queryset)
+        return page
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "live": getattr(self, "_live", {})}
+
+    @extend_schema(responses={200: RoomListItemSerializer(many=True), **error_responses(401)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class FollowingApi(generics.ListAPIView):
+    """The sellers you follow, latest followed first."""
+
+    permission_classes = [IsAuthenticated]
+    pagination_class = StandardPagination
+    serializer_class = FollowedSellerSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Follow.objects.none()
+        return selectors.follows_of(self.request.user)
+
+    @extend_schema(responses={200: FollowedSellerSerializer(many=True), **error_responses(401)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

@@ -42,3 +42,26 @@ class RevokedToken(models.Model):
 
     def __str__(self) -> str:
         return self.jti
+
+
+class Follow(models.Model):
+    """A user following a seller: the seller's live and upcoming shows appear in their feed.
+
+    Written only by accounts.services (seller_follow / seller_unfollow), which also refuses
+    following a non-seller; the constraints hold the rest even against a race."""
+
+    follower = models.ForeignKey(User, on_delete=models.CASCADE, related_name="following")
+    seller = models.ForeignKey(User, on_delete=models.CASCADE, related_name="followers")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["follower", "seller"], name="follow_unique_pair"),
+            models.CheckConstraint(
+                condition=~models.Q(follower=models.F("seller")), name="follow_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.follower} follows {self.seller}"

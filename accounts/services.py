@@ -11,9 +11,9 @@ from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 
-from accounts.models import RevokedToken, User
+from accounts.models import Follow, RevokedToken, User
 from accounts.tokens import RevocableRefreshToken
-from liveshop.errors import ApplicationError
+from liveshop.errors import ApplicationError, NotFoundError
 from liveshop.images import normalize_image
 
 
@@ -158,3 +158,29 @@ def revoked_tokens_purge() -> int:
     """Forget revocations of tokens that have expired anyway."""
     deleted, _ = RevokedToken.objects.filter(expires_at__lt=timezone.now()).delete()
     return deleted
+
+
+def seller_follow(*, follower: User, seller: User) -> tuple[Follow, bool]:
+    """`follower` follows `seller`; following again changes nothing. Answers the follow and
+    whether it is new. Only an active seller can be followed (anyone else is "no such
+    seller", as the profile is), and never by themselves."""
+    if not (seller.is_seller and seller.is_active):
+        raise NotFoundError("No such seller.")
+    if follower.pk == seller.pk:
+        raise ApplicationError("You cannot follow yourself.", code="cannot_follow_self")
+    existing = Follow.objects.filter(follower=follower, seller=seller).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return Follow.objects.create(follower=follower, seller=seller), True
+    except IntegrityError:
+        # A simultaneous follow (a double tap) got there first: that one stands.
+        return Follow.objects.get(follower=follower, seller=seller), False
+
+
+def seller_unfollow(*, follower: User, seller: User) -> bool:
+    """`follower` stops following `seller`; answers whether there was a follow to remove
+    (unfollowing twice, or someone never followed, changes nothing)."""
+    deleted, _ = Follow.objects.filter(follower=follower, seller=seller).delete()
+    return deleted > 0

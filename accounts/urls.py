@@ -22,4 +22,8 @@ api_urlpatterns = [
     path("auth/logout/", apis.LogoutApi.as_view(), name="api-logout"),
     path("auth/me/", apis.MeApi.as_view(), name="api-me"),
     path("auth/become-seller/", apis.BecomeSellerApi.as_view(), name="api-become-seller"),
+    path("sellers/<str:pk>/", apis.SellerProfileApi.as_view(), name="api-seller"),
+    path("sellers/<str:pk>/follow/", apis.SellerFollowApi.as_view(), name="api-seller-follow"),
+    path("feed/", apis.FeedApi.as_view(), name="api-feed"),
+    path("me/following/", apis.FollowingApi.as_view(), name="api-me-following"),
 ]

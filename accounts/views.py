@@ -1,17 +1,32 @@
+import logging
+
+from asgiref.sync import async_to_sync
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, redirect_to_login
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from accounts import login_throttle, services
+from accounts import login_throttle, selectors, services
 from accounts.forms import LoginForm, ProfileForm, RegisterForm, ShopForm
-from accounts.models import User
 from catalog.selectors import products_on_sale
 from liveshop.errors import ApplicationError
 from liveshop.forms import add_service_error
+from rooms.models import ShoppingRoom
+from rooms.store import get_store
+
+logger = logging.getLogger(__name__)
+
+Status = ShoppingRoom.Status
+PROFILE_UPCOMING_ROOMS = 8
+FEED_ROOMS_PER_PAGE = 24
+FOLLOWED_SHOPS_SHOWN = 100
 
 
 @require_http_methods(["GET", "POST"])
@@ -129,7 +144,104 @@ def become_seller(request):
     return render(request, "accounts/become_seller.html", {"form": form})
 
 
+# --- sellers and following ---------------------------------------------------------------
+
+
+def _with_viewer_counts(rooms) -> list[ShoppingRoom]:
+    """Attach `viewer_count` to each live room from the room store (as the rooms list does);
+    a store hiccup leaves the counts out rather than failing the page."""
+    rooms = list(rooms)
+    live = [room for room in rooms if room.is_live]
+    store = get_store()
+
+    async def read_counts() -> list[int]:
+        return [await store.viewer_count(str(room.pk)) for room in live]
+
+    try:
+        counts = async_to_sync(read_counts)() if live else []
+    except Exception:
+        logger.warning("could not read viewer counts", exc_info=True)
+        counts = [None] * len(live)
+    for room, count in zip(live, counts, strict=True):
+        room.viewer_count = count
+    return rooms
+
+
+@require_safe
 def seller_profile(request, username: str):
-    seller = get_object_or_404(User, username=username, role=User.Role.SELLER, is_active=True)
+    seller = get_object_or_404(selectors.active_sellers(), username=username)
     products = products_on_sale().filter(seller=seller)[:48]
-    return render(request, "accounts/seller_profile.html", {"seller": seller, "products": products})
+    live_rooms = selectors.seller_rooms(seller=seller, status=Status.LIVE)
+    upcoming_rooms = selectors.seller_rooms(seller=seller, status=Status.SCHEDULED)
+    context = {
+        "seller": seller,
+        "products": products,
+        "live_rooms": _with_viewer_counts(live_rooms),
+        "upcoming_rooms": upcoming_rooms[:PROFILE_UPCOMING_ROOMS],
+        "follower_count": selectors.follower_count(seller),
+        "is_following": selectors.is_following(follower=request.user, seller=seller),
+    }
+    return render(request, "accounts/seller_profile.html", context)
+
+
+def _back(request, seller) -> str:
+    """Where a follow button leads back to: the page it was on (`next`, same site only),
+    else the seller's profile."""
+    url = request.POST.get("next") or ""
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return reverse("seller-profile", args=[seller.username])
+
+
+@require_POST
+def seller_follow(request, username: str):
+    """The Follow button. Signed-out visitors are sent to log in, then back to the shop."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(reverse("seller-profile", args=[username]))
+    seller = get_object_or_404(selectors.active_sellers(), username=username)
+    try:
+        created = services.seller_follow(follower=request.user, seller=seller)[1]
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        if created:
+            name = seller.shop_name or seller.username
+            messages.success(
+                request, _("You follow %(name)s: their shows appear in Following.") % {"name": name}
+            )
+    return redirect(_back(request, seller))
+
+
+@require_POST
+def seller_unfollow(request, username: str):
+    if not request.user.is_authenticated:
+        return redirect_to_login(reverse("seller-profile", args=[username]))
+    seller = get_object_or_404(selectors.active_sellers(), username=username)
+    if services.seller_unfollow(follower=request.user, seller=seller):
+        name = seller.shop_name or seller.username
+        messages.success(request, _("You no longer follow %(name)s.") % {"name": name})
+    return redirect(_back(request, seller))
+
+
+@login_required
+@require_safe
+def following(request):
+    """Live and upcoming shows of the sellers the user follows (live first), and the shops."""
+    page = Paginator(selectors.feed_rooms(request.user), FEED_ROOMS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    rooms = _with_viewer_counts(page.object_list)
+    follows = selectors.follows_of(request.user)
+    return render(
+        request,
+        "accounts/following.html",
+        {
+            "page": page,
+            "live_rooms": [room for room in rooms if room.is_live],
+            "upcoming_rooms": [room for room in rooms if not room.is_live],
+            "follows": follows[:FOLLOWED_SHOPS_SHOWN],
+            "follow_count": follows.count(),
+        },
+    )

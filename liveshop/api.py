@@ -10,7 +10,8 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers
 from rest_framework.authentication import CSRFCheck
 from rest_framework.fields import get_error_detail
 from rest_framework.pagination import PageNumberPagination
@@ -42,6 +43,37 @@ class VisitorCsrfCheck(BasePermission):
             # Raised here: returning False would answer 401 "not authenticated".
             raise exceptions.PermissionDenied(self.message, code="csrf_failed")
         return True
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code (docs/api.md).")
+    message = serializers.CharField(help_text="Human text, fit to show.")
+    fields = serializers.DictField(
+        help_text="Invalid input fields and their messages; {} otherwise."
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one shape of every 4xx answer, for the OpenAPI schema."""
+
+    error = ErrorDetailSerializer()
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input, or a refusal with a stable code.",
+    401: "No credentials, or an invalid token.",
+    403: "Not allowed.",
+    404: "No such object (or not yours).",
+    409: "The object's state does not allow it.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """extend_schema `responses` entries for the given 4xx statuses, all in the error shape."""
+    return {
+        status: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS.get(status, ""))
+        for status in statuses
+    }
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict[str, Any]:

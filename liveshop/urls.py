@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 import liveshop.converters  # noqa: F401  (registers the "pk" converter)
 from accounts import urls as accounts_urls
-from accounts.views import seller_profile
+from accounts.views import following, seller_follow, seller_profile, seller_unfollow
 from catalog import urls as catalog_urls
 from liveshop.views import healthz, serve_media
 from orders import urls as orders_urls
@@ -23,6 +23,9 @@ urlpatterns = [
     path("", home, name="home"),
     path("accounts/", include("accounts.urls")),
     path("sellers/<str:username>/", seller_profile, name="seller-profile"),
+    path("sellers/<str:username>/follow/", seller_follow, name="seller-follow"),
+    path("sellers/<str:username>/unfollow/", seller_unfollow, name="seller-unfollow"),
+    path("following/", following, name="following"),
     path("", include("catalog.urls")),
     path("", include("rooms.urls")),
     path("", include("orders.urls")),
