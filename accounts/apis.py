@@ -15,7 +15,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import PasswordField, TokenObtainPairSerializer
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import UntypedToken
-from rest_framework_simplejwt.views import TokenObtainPairView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenVerifyView
 
 from accounts import login_throttle, selectors, services
 from accounts.models import Follow, RevokedToken, User
@@ -74,6 +74,14 @@ class RegisterApi(APIView):
         )
 
 
+class TokenRefreshApi(TokenRefreshView):
+    documented_errors = {401}  # an invalid, expired, rotated-away or revoked refresh token
+
+
+class TokenVerifyApi(TokenVerifyView):
+    documented_errors = {401}  # the token is not valid
+
+
 class TokenObtainSerializer(TokenObtainPairSerializer):
     token_class = RevocableRefreshToken
 
@@ -111,6 +119,8 @@ class TokenObtainApi(TokenObtainPairView):
     """Username + password -> access and refresh tokens, with failed attempts throttled
     per account and per address (shared with the site's login form)."""
 
+    documented_errors = {401}  # a wrong username or password (no_active_account)
+
     def post(self, request, *args, **kwargs):
         # A JSON body may be a list, number, string or null, which have no .get(): that
         # answered 500. Count it under no username; the serializer then answers 400.
@@ -142,6 +152,7 @@ class LogoutApi(APIView):
     """Blacklist a refresh token: that device is logged out for good."""
 
     permission_classes = [AllowAny]
+    documented_errors = {401}  # the refresh token is not valid
     authentication_classes: list = []
 
     @extend_schema(request=LogoutInputSerializer, responses={204: None})
@@ -183,6 +194,7 @@ class BecomeSellerInputSerializer(serializers.Serializer):
 
 class BecomeSellerApi(APIView):
     permission_classes = [IsAuthenticated]
+    documented_errors = {409}  # already a seller
 
     @extend_schema(request=BecomeSellerInputSerializer, responses={200: UserSerializer})
     def post(self, request):

@@ -65,4 +65,8 @@ def _increment(key: str) -> int:
 
 
 def client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+    """The address the API's per-address limits count too (behind API_TRUSTED_PROXIES
+    proxies, the client's; never a forgeable X-Forwarded-For otherwise)."""
+    from liveshop.throttling import client_address  # DRF settings load late
+
+    return client_address(request) or "unknown"

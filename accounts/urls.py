@@ -1,6 +1,5 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
-from rest_framework_simplejwt.views import TokenRefreshView, TokenVerifyView
 
 from accounts import apis, views
 
@@ -17,8 +16,8 @@ urlpatterns = [
 api_urlpatterns = [
     path("auth/register/", apis.RegisterApi.as_view(), name="api-register"),
     path("auth/token/", apis.TokenObtainApi.as_view(), name="api-token"),
-    path("auth/token/refresh/", TokenRefreshView.as_view(), name="api-token-refresh"),
-    path("auth/token/verify/", TokenVerifyView.as_view(), name="api-token-verify"),
+    path("auth/token/refresh/", apis.TokenRefreshApi.as_view(), name="api-token-refresh"),
+    path("auth/token/verify/", apis.TokenVerifyApi.as_view(), name="api-token-verify"),
     path("auth/logout/", apis.LogoutApi.as_view(), name="api-logout"),
     path("auth/me/", apis.MeApi.as_view(), name="api-me"),
     path("auth/become-seller/", apis.BecomeSellerApi.as_view(), name="api-become-seller"),

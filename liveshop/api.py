@@ -9,7 +9,15 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    JsonResponse,
+)
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import CSRFCheck
@@ -65,6 +73,8 @@ ERROR_DESCRIPTIONS = {
     403: "Not allowed.",
     404: "No such object (or not yours).",
     409: "The object's state does not allow it.",
+    502: "The payment provider could not be reached (`payment_unavailable`); nothing was "
+    "charged and the order is kept, pending: try again later.",
 }
 
 
@@ -133,3 +143,26 @@ def _validation_summary(fields: dict) -> str:
         label = "" if name == "non_field_errors" else f"{name}: "
         return f"{label}{first}"
     return "Some fields are invalid."
+
+
+@csrf_exempt  # answers every method with the same refusal; there is nothing to protect
+def api_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Any /api/ URL that matches no endpoint (an unknown path, or an id the route's pattern
+    refuses, such as /api/v1/products/1.5/): the API's JSON 404, never the site's HTML page.
+
+    Being a route, it also stands in for CommonMiddleware's APPEND_SLASH, which only acts on
+    URLs that match nothing: a GET without the trailing slash is redirected as before."""
+    if not request.path.endswith("/"):
+        try:
+            match = resolve(request.path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            if request.method in {"GET", "HEAD"}:
+                query = request.META.get("QUERY_STRING", "")
+                return HttpResponsePermanentRedirect(
+                    request.path + "/" + (f"?{query}" if query else "")
+                )
+            message = f"No such API endpoint: did you mean {request.path}/ (with the slash)?"
+            return JsonResponse(error_body("not_found", message), status=404)
+    return JsonResponse(error_body("not_found", "No such API endpoint."), status=404)

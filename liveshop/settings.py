@@ -131,6 +131,8 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our static files, no CDN
+    "corsheaders",
     "accounts",
     "catalog",
     "rooms",
@@ -144,6 +146,9 @@ if USING_MONGODB:
     MIGRATION_MODULES = {app: f"mongo_migrations.{app}" for app in MONGO_MIGRATED_APPS}
 
 MIDDLEWARE = [
+    # First, so that every /api/ answer (errors and redirects too) carries the CORS headers
+    # and a preflight is answered before anything else looks at it.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -271,6 +276,41 @@ LOGIN_FAILURES_PER_IP = 20
 LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
 
 # --- REST API ---------------------------------------------------------------------------
+_THROTTLE_PERIODS = {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}
+
+
+def _checked_throttle_rates(rates: dict[str, str]) -> dict[str, str]:
+    """Rates such as "120/min". Checked here: DRF reads only the first letter of the period,
+    so a typo like "120/mni" would otherwise quietly mean per minute."""
+    checked = {}
+    for scope, raw in rates.items():
+        count, _, period = raw.replace(" ", "").partition("/")
+        if not (count.isdigit() and int(count) > 0 and period.lower() in _THROTTLE_PERIODS):
+            raise ImproperlyConfigured(
+                f"API_THROTTLE_{scope.upper()} must look like 120/min (a count per s, min, "
+                f"hour or day), not {raw!r}"
+            )
+        checked[scope] = f"{int(count)}/{period.lower()}"
+    return checked
+
+
+# Request rates of the API (liveshop/throttling.py), counted in the cache (Redis when
+# REDIS_URL is set, so every daphne process shares the counters). Failed logins have their
+# own, stricter counters above.
+API_THROTTLE_RATES = _checked_throttle_rates(
+    {
+        "anon": env_str("API_THROTTLE_ANON") or "120/min",  # reads by visitors, per address
+        "user": env_str("API_THROTTLE_USER") or "600/min",  # reads when signed in, per user
+        "write": env_str("API_THROTTLE_WRITE") or "120/min",  # per user, or address if none
+        "auth": env_str("API_THROTTLE_AUTH") or "20/min",  # register/token/refresh, per address
+    }
+)
+# How many reverse proxies in front of daphne append to X-Forwarded-For. 0 (the default)
+# ignores that header, which any client can forge, and counts by the connection's address.
+API_TRUSTED_PROXIES = env_int("API_TRUSTED_PROXIES", 0)
+if API_TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("API_TRUSTED_PROXIES must be 0 or more.")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
@@ -279,12 +319,20 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "liveshop.api.StandardPagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "liveshop.schema.AutoSchema",
     "EXCEPTION_HANDLER": "liveshop.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "liveshop.throttling.AuthRateThrottle",
+        "liveshop.throttling.AnonReadRateThrottle",
+        "liveshop.throttling.UserReadRateThrottle",
+        "liveshop.throttling.WriteRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": API_THROTTLE_RATES,
+    "NUM_PROXIES": API_TRUSTED_PROXIES,
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=15),
@@ -310,7 +358,59 @@ SPECTACULAR_SETTINGS = {
         "RoomStatusEnum": "rooms.models.ShoppingRoom.Status",
         "OrderStatusEnum": "orders.models.Order.Status",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "liveshop.schema.document_throttling",
+    ],
+    # /api/docs/ and /api/redoc/ load their scripts from drf-spectacular-sidecar's static
+    # files: the docs work offline and no third-party CDN sees who reads them.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Swagger UI would otherwise send the whole schema to validator.swagger.io for a badge.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
+
+
+# --- CORS: browser apps on other origins may call /api/ -------------------------------
+def _checked_origins(origins: list[str]) -> list[str]:
+    """Origins as browsers send them: scheme://host[:port], nothing after. Checked here,
+    because django-cors-headers only warns in `manage.py check`, which daphne never runs."""
+    from urllib.parse import urlsplit
+
+    for origin in origins:
+        try:
+            parts = urlsplit(origin)
+            parts.port  # noqa: B018  (raises ValueError on a malformed port)
+        except ValueError:
+            parts = None
+        if (
+            parts is None
+            or parts.scheme not in {"http", "https"}
+            or not parts.hostname
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or parts.username is not None
+            # Browsers send the origin in lower case, exactly scheme://host[:port].
+            or origin != f"{parts.scheme}://{parts.netloc}".lower()
+        ):
+            raise ImproperlyConfigured(
+                "CORS_ALLOWED_ORIGINS takes comma-separated origins like "
+                "https://app.example.com (scheme, host and optional port; no path or trailing "
+                f"slash), not {origin!r}"
+            )
+    return origins
+
+
+CORS_ALLOWED_ORIGINS = _checked_origins(env_list("CORS_ALLOWED_ORIGINS"))
+CORS_URLS_REGEX = r"^/api/.*$"
+# Apps send the JWT in the Authorization header, never cookies: no credentialed requests,
+# so another origin can never ride on a signed-in website session.
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "user-agent", "x-requested-with"]
+CORS_EXPOSE_HEADERS = ["Retry-After"]  # so a browser app can read how long to back off
+CORS_PREFLIGHT_MAX_AGE = 86_400  # browsers cap this themselves (Chromium at 2 hours)
 
 
 # --- Live video (streaming/) ------------------------------------------------------------

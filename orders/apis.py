@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsSeller
 from catalog.models import Currency, Product
-from liveshop.api import VisitorCsrfCheck
+from liveshop.api import VisitorCsrfCheck, error_responses
 from orders import selectors, services
 from orders.filters import OrderFilter
 from orders.models import Cart, CartItem, Order, OrderEvent, OrderItem
@@ -338,7 +338,10 @@ class CheckoutApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses={201: CheckoutResultSerializer})
+    @extend_schema(
+        request=None,
+        responses={201: CheckoutResultSerializer, **error_responses(400, 409, 502)},
+    )
     def post(self, request):
         order = services.checkout_create_order(user=request.user)
         # If the payment provider cannot be reached this raises (502 payment_unavailable);
@@ -400,7 +403,9 @@ class OrderDetailApi(BuyerOrdersMixin, generics.RetrieveAPIView):
 
 class OrderCancelApi(BuyerOrdersMixin, generics.GenericAPIView):
     @extend_schema(
-        parameters=[id_parameter("order")], request=None, responses={200: OrderSerializer}
+        parameters=[id_parameter("order")],
+        request=None,
+        responses={200: OrderSerializer, **error_responses(409)},
     )
     def post(self, request, pk: str):
         """Cancel an order that waits for payment; its stock goes back on sale."""
@@ -410,7 +415,9 @@ class OrderCancelApi(BuyerOrdersMixin, generics.GenericAPIView):
 
 class OrderPayApi(BuyerOrdersMixin, generics.GenericAPIView):
     @extend_schema(
-        parameters=[id_parameter("order")], request=None, responses={200: CheckoutResultSerializer}
+        parameters=[id_parameter("order")],
+        request=None,
+        responses={200: CheckoutResultSerializer, **error_responses(409, 502)},
     )
     def post(self, request, pk: str):
         """Where to pay for a pending order: the same payment page every time (the Stripe
@@ -458,7 +465,7 @@ class SellerOrderShipApi(SellerOrdersMixin, generics.GenericAPIView):
     @extend_schema(
         parameters=[id_parameter("order")],
         request=ShipInputSerializer,
-        responses={200: SellerOrderSerializer},
+        responses={200: SellerOrderSerializer, **error_responses(409)},
     )
     def post(self, request, pk: str):
         """Mark a paid order shipped, with an optional tracking number."""

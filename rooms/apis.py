@@ -336,6 +336,10 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     serializer_class = RoomSerializer
     filterset_class = RoomFilter
+    # A room that cannot move that way, or has ended: illegal_transition / room_ended.
+    documented_errors = {
+        action: {409} for action in ("partial_update", "go_live", "end", "spotlight", "moderators")
+    }
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def get_permissions(self):
