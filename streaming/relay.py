@@ -18,8 +18,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.utils import uint16_add
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +34,9 @@ AUDIO_QUEUE_FRAMES = 50
 # Picture-loss requests to the publisher are coalesced: browsers answer each with a keyframe
 # (several times the size of a delta frame), and a burst of joiners must not cause a burst.
 KEYFRAME_REQUEST_INTERVAL = 0.3
+# How long a lost packet may hold up the publisher's video before its frame is given up
+# (NACK retransmissions usually arrive within one round trip, well under this).
+GAP_TIMEOUT = 0.25
 
 
 class EncodedFrame:
@@ -71,6 +76,64 @@ class _DecoderQueueTap:
         return None
 
 
+class GapGivingUpJitterBuffer(JitterBuffer):
+    """aiortc's video jitter buffer, except that a missing packet stalls it for at most
+    GAP_TIMEOUT. aiortc's own waits until 512 later packets arrive (about 8 s at 500 kbps)
+    when both a packet and its retransmission are lost, freezing every viewer meanwhile.
+    Here the incomplete frame is skipped instead, `on_gap` tells the fan-out (viewers wait
+    for a keyframe) and the receiver asks the publisher for one (the PLI flag)."""
+
+    def __init__(self, on_gap: Callable[[], None]):
+        super().__init__(capacity=512, is_video=True)
+        self._on_gap = on_gap
+        self._stalled_since: float | None = None
+
+    def add(self, packet) -> tuple[bool, JitterFrame | None]:
+        pli_flag, frame = super().add(packet)
+        gap = None if frame is not None else self._first_gap(packet.sequence_number)
+        if gap is None:
+            self._stalled_since = None
+            return pli_flag, frame
+        now = time.monotonic()
+        if self._stalled_since is None:
+            self._stalled_since = now
+        if now - self._stalled_since < GAP_TIMEOUT:
+            return pli_flag, frame
+        self._stalled_since = None
+        self._skip_broken_frame(gap, packet.sequence_number)
+        self._on_gap()
+        return True, self._remove_frame(packet.sequence_number)
+
+    def _skip_broken_frame(self, gap: int, newest: int) -> None:
+        """Drop what precedes the missing packet and the rest of its frame. The frame is
+        told by its RTP timestamp; when the packet before the gap ended a frame (marker
+        bit), what follows the gap is whole and stays."""
+        before = self._packets[(self._origin + gap - 1) % self._capacity] if gap else None
+        self.remove(gap + 1)
+        if before is not None and before.marker:
+            return
+        broken = before.timestamp if before is not None else None
+        for _ in range(uint16_add(newest, -self._origin) + 1):  # never past the newest
+            packet = self._packets[self._origin % self._capacity]
+            if packet is not None:
+                if broken is None:
+                    broken = packet.timestamp  # the gap began a frame: this is its rest
+                elif packet.timestamp != broken:
+                    return
+            self.remove(1)
+
+    def _first_gap(self, newest: int) -> int | None:
+        """How far past the origin the first missing packet is, if any packet after it
+        has arrived (a quiet publisher is not a gap)."""
+        if self._origin is None:
+            return None
+        span = uint16_add(newest, -self._origin)
+        for offset in range(min(span, self._capacity - 1)):
+            if self._packets[(self._origin + offset) % self._capacity] is None:
+                return offset
+        return None
+
+
 def tap_receiver(receiver: RTCRtpReceiver, deliver: Callable[[bytes, int], None]) -> None:
     """Take the encoded frames of `receiver` (before `receive()` starts it, i.e. right after
     setRemoteDescription). `deliver(data, timestamp)` gets each reassembled frame with its
@@ -80,6 +143,15 @@ def tap_receiver(receiver: RTCRtpReceiver, deliver: Callable[[bytes, int], None]
     if not hasattr(receiver, attribute):
         raise RuntimeError("this aiortc version has no decoder queue to tap")
     setattr(receiver, attribute, _DecoderQueueTap(deliver))
+
+
+def bound_video_gaps(receiver: RTCRtpReceiver, on_gap: Callable[[], None]) -> None:
+    """Give the publisher's video receiver a jitter buffer that skips a lost frame after
+    GAP_TIMEOUT (see GapGivingUpJitterBuffer); same pinned private attribute rules."""
+    attribute = "_RTCRtpReceiver__jitter_buffer"
+    if not hasattr(receiver, attribute):
+        raise RuntimeError("this aiortc version has no jitter buffer to replace")
+    setattr(receiver, attribute, GapGivingUpJitterBuffer(on_gap))
 
 
 class Fanout:
@@ -123,6 +195,14 @@ class Fanout:
         frame = EncodedFrame(data, pts, self.time_base, keyframe)
         for track in self.tracks:
             track.offer(frame)
+
+    def frames_lost(self) -> None:
+        """The publisher's stream lost a frame for good: what follows cannot be decoded
+        until a keyframe, so every viewer skips to one (and the publisher is asked)."""
+        if self.kind == "video":
+            for track in self.tracks:
+                track.waiting_for_keyframe = True
+            self.request_keyframe()
 
     # --- viewer side ---------------------------------------------------------------------
     def attach(self, track: "ForwardedTrack") -> None:

@@ -18,7 +18,7 @@ from aiortc import (
 )
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
-from streaming.relay import Fanout, ForwardedTrack, tap_receiver
+from streaming.relay import Fanout, ForwardedTrack, bound_video_gaps, tap_receiver
 
 logger = logging.getLogger(__name__)
 
@@ -244,6 +244,7 @@ class ForwardingUnit:
             tap_receiver(receiver, self._deliverer(peer, transceiver.kind))
             if transceiver.kind == "video":
                 peer.video_receiver = receiver
+                bound_video_gaps(receiver, self.fanouts["video"].frames_lost)
         if "video" not in tapped:
             raise MediaError("invalid_sdp", "A publish offer must send video.")
 

@@ -5,6 +5,7 @@ import asyncio
 
 from aiortc.codecs import get_encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
 
 from streaming import relay
 from streaming.relay import Fanout, ForwardedTrack
@@ -144,3 +145,61 @@ def test_vp8_keyframes_are_told_from_delta_frames():
     assert relay.is_vp8_keyframe(KEY)
     assert not relay.is_vp8_keyframe(DELTA)
     assert not relay.is_vp8_keyframe(b"")
+
+
+def rtp(sequence_number: int, timestamp: int, *, marker: bool = False, data: bytes = DELTA):
+    packet = RtpPacket(payload_type=96, sequence_number=sequence_number, timestamp=timestamp)
+    packet.marker = int(marker)
+    packet._data = data
+    return packet
+
+
+def test_a_packet_lost_for_good_costs_its_frame_not_seconds_of_video(monkeypatch):
+    """Packet 3 (frame 2's middle) never comes, not even retransmitted: after GAP_TIMEOUT
+    frame 2 is dropped, viewers are told to wait for a keyframe, and frame 3 plays on."""
+    now = [100.0]
+    monkeypatch.setattr(relay.time, "monotonic", lambda: now[0])
+    gaps = []
+    buffer = relay.GapGivingUpJitterBuffer(on_gap=lambda: gaps.append(True))
+    frames = []
+
+    def add(packet):
+        pli, frame = buffer.add(packet)
+        if frame is not None:
+            frames.append(frame.timestamp)
+        return pli
+
+    add(rtp(1, 0, marker=True, data=KEY))
+    add(rtp(2, 3000))  # frame 2 starts; frame 1 is out
+    # 3 (frame 2's end) is lost; frame 3 and 4 arrive but wait behind the gap...
+    for seq, ts in ((4, 6000), (5, 6000), (6, 9000)):
+        assert not add(rtp(seq, ts, marker=seq == 5))
+    assert frames == [0] and not gaps
+    now[0] += relay.GAP_TIMEOUT + 0.01
+    assert add(rtp(7, 9000, marker=True))  # ...until the gap is given up: PLI
+    assert gaps == [True]
+    assert frames == [0, 6000]  # frame 2 (timestamp 3000) is gone, frame 3 came out
+    add(rtp(8, 12000))
+    assert frames == [0, 6000, 9000]
+
+
+def test_a_quiet_publisher_is_not_a_gap(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(relay.time, "monotonic", lambda: now[0])
+    gaps = []
+    buffer = relay.GapGivingUpJitterBuffer(on_gap=lambda: gaps.append(True))
+    buffer.add(rtp(1, 0, marker=True))
+    now[0] += 5  # a static scene: no packets for a while
+    pli, frame = buffer.add(rtp(2, 3000, marker=True))
+    assert not pli and frame.timestamp == 0 and not gaps
+
+
+async def test_a_lost_frame_makes_viewers_wait_for_a_keyframe():
+    fanout = Fanout("video", request_keyframe=Requests())
+    track = await joined(fanout)
+    fanout.push(KEY, 0)
+    fanout.frames_lost()
+    fanout.push(DELTA, 3000)
+    assert [bytes(f) for f in await drain(track)] == [KEY]
+    assert track.waiting_for_keyframe
+    fanout.close()
