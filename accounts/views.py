@@ -1,6 +1,5 @@
 import logging
 
-from asgiref.sync import async_to_sync
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -18,8 +17,8 @@ from accounts.forms import LoginForm, ProfileForm, RegisterForm, ShopForm
 from catalog.selectors import products_on_sale
 from liveshop.errors import ApplicationError
 from liveshop.forms import add_service_error
+from rooms import selectors as room_selectors
 from rooms.models import ShoppingRoom
-from rooms.store import get_store
 
 logger = logging.getLogger(__name__)
 
@@ -147,26 +146,6 @@ def become_seller(request):
 # --- sellers and following ---------------------------------------------------------------
 
 
-def _with_viewer_counts(rooms) -> list[ShoppingRoom]:
-    """Attach `viewer_count` to each live room from the room store (as the rooms list does);
-    a store hiccup leaves the counts out rather than failing the page."""
-    rooms = list(rooms)
-    live = [room for room in rooms if room.is_live]
-    store = get_store()
-
-    async def read_counts() -> list[int]:
-        return [await store.viewer_count(str(room.pk)) for room in live]
-
-    try:
-        counts = async_to_sync(read_counts)() if live else []
-    except Exception:
-        logger.warning("could not read viewer counts", exc_info=True)
-        counts = [None] * len(live)
-    for room, count in zip(live, counts, strict=True):
-        room.viewer_count = count
-    return rooms
-
-
 @require_safe
 def seller_profile(request, username: str):
     seller = get_object_or_404(selectors.active_sellers(), username=username)
@@ -176,7 +155,7 @@ def seller_profile(request, username: str):
     context = {
         "seller": seller,
         "products": products,
-        "live_rooms": _with_viewer_counts(live_rooms),
+        "live_rooms": room_selectors.with_viewer_counts(live_rooms),
         "upcoming_rooms": upcoming_rooms[:PROFILE_UPCOMING_ROOMS],
         "follower_count": selectors.follower_count(seller),
         "is_following": selectors.is_following(follower=request.user, seller=seller),
@@ -232,7 +211,7 @@ def following(request):
     page = Paginator(selectors.feed_rooms(request.user), FEED_ROOMS_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    rooms = _with_viewer_counts(page.object_list)
+    rooms = room_selectors.with_viewer_counts(page.object_list)
     follows = selectors.follows_of(request.user)
     return render(
         request,

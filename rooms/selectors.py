@@ -1,10 +1,16 @@
 """Named reads of rooms, and the shapes rooms take on the socket."""
 
+import logging
+
+from asgiref.sync import async_to_sync
 from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 
 from accounts.models import User
 from catalog.models import Product
 from rooms.models import ChatMessage, ShoppingRoom
+from rooms.store import get_store
+
+logger = logging.getLogger(__name__)
 
 
 def rooms_for_listing() -> QuerySet[ShoppingRoom]:
@@ -92,3 +98,24 @@ def spotlight_from_db(room: ShoppingRoom) -> dict | None:
 def chat_history(room: ShoppingRoom) -> QuerySet[ChatMessage]:
     """The room's saved chat lines that were not deleted (scroll-back)."""
     return ChatMessage.objects.filter(room=room, deleted_at=None).select_related("user")
+
+
+def with_viewer_counts(rooms) -> list[ShoppingRoom]:
+    """Attach `viewer_count` to each live room, read from the room store (the socket keeps
+    it there). Few rooms are live at once, so one read per room is fine for a page."""
+    rooms = list(rooms)
+    live = [room for room in rooms if room.is_live]
+    store = get_store()
+
+    async def read_counts() -> list[int]:
+        return [await store.viewer_count(str(room.pk)) for room in live]
+
+    try:
+        counts = async_to_sync(read_counts)() if live else []
+    except Exception:
+        # A store hiccup must not take the shop window down; the cards just omit the count.
+        logger.warning("could not read viewer counts", exc_info=True)
+        counts = [None] * len(live)
+    for room, count in zip(live, counts, strict=True):
+        room.viewer_count = count
+    return rooms

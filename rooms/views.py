@@ -6,7 +6,6 @@ seller's studio (camera, go live) adds static/js/studio.js."""
 
 import logging
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -24,7 +23,6 @@ from liveshop.forms import add_service_error
 from rooms import selectors, services
 from rooms.forms import RoomForm, moderators_text
 from rooms.models import ShoppingRoom
-from rooms.store import get_store
 
 logger = logging.getLogger(__name__)
 
@@ -33,27 +31,6 @@ RECENTLY_ENDED = 12
 HOME_UPCOMING = 4
 SELLER_ROOMS_PER_PAGE = 25
 SLOW_MODE_CHOICES = (5, 10, 30, 60)  # seconds; 0 (off) is the first option
-
-
-def _with_viewer_counts(rooms) -> list[ShoppingRoom]:
-    """Attach `viewer_count` to each live room, read from the room store (the socket keeps
-    it there). Few rooms are live at once, so one read per room is fine for a page."""
-    rooms = list(rooms)
-    live = [room for room in rooms if room.is_live]
-    store = get_store()
-
-    async def read_counts() -> list[int]:
-        return [await store.viewer_count(str(room.pk)) for room in live]
-
-    try:
-        counts = async_to_sync(read_counts)() if live else []
-    except Exception:
-        # A store hiccup must not take the shop window down; the cards just omit the count.
-        logger.warning("could not read viewer counts", exc_info=True)
-        counts = [None] * len(live)
-    for room, count in zip(live, counts, strict=True):
-        room.viewer_count = count
-    return rooms
 
 
 def _listed(status: str) -> QuerySet[ShoppingRoom]:
@@ -66,7 +43,7 @@ def home(request):
         request,
         "home.html",
         {
-            "live_rooms": _with_viewer_counts(_listed(Status.LIVE)),
+            "live_rooms": selectors.with_viewer_counts(_listed(Status.LIVE)),
             "upcoming_rooms": _listed(Status.SCHEDULED)[:HOME_UPCOMING],
             "featured": featured_products(),
         },
@@ -79,7 +56,7 @@ def room_list(request):
         request,
         "rooms/room_list.html",
         {
-            "live_rooms": _with_viewer_counts(_listed(Status.LIVE)),
+            "live_rooms": selectors.with_viewer_counts(_listed(Status.LIVE)),
             "upcoming_rooms": _listed(Status.SCHEDULED),
             "ended_rooms": _listed(Status.ENDED).order_by("-ended_at")[:RECENTLY_ENDED],
         },
@@ -182,7 +159,7 @@ def room_detail(request, pk: str):
     role = selectors.room_role(room, request.user)
     products = [product for product in room.products.all() if product.is_active]
     products.sort(key=lambda product: product.name)
-    viewer_count = _with_viewer_counts([room])[0].viewer_count if room.is_live else 0
+    viewer_count = selectors.with_viewer_counts([room])[0].viewer_count if room.is_live else 0
     return render(
         request,
         "rooms/room_detail.html",
@@ -281,7 +258,7 @@ def seller_room_studio(request, pk: str):
         (product for product in room.products.all() if product.is_active),
         key=lambda product: product.name,
     )
-    viewer_count = _with_viewer_counts([room])[0].viewer_count if room.is_live else 0
+    viewer_count = selectors.with_viewer_counts([room])[0].viewer_count if room.is_live else 0
     return render(
         request,
         "rooms/seller_studio.html",
