@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format mongo-migrations migrations clean
+.PHONY: run test lint format mongo-migrations migrations screenshots clean
 
 # The virtualenv is rebuilt only when the requirement files change.
 $(BIN)/.runtime-installed: requirements.txt
@@ -49,6 +49,11 @@ format: $(BIN)/.dev-installed
 migrations: $(BIN)/.dev-installed
 	$(BIN)/python manage.py makemigrations
 	$(BIN)/python scripts/mongo_makemigrations.py
+
+# The README's screenshots: the browser journeys (tests/test_journeys.py) save their key
+# screens to docs/screenshots/ when LIVESHOP_SCREENSHOTS is set; a normal test run never does.
+screenshots: $(BIN)/.dev-installed
+	LIVESHOP_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/test_journeys.py -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

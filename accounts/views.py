@@ -46,7 +46,7 @@ def register(request):
             add_service_error(form, exc)
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, f"Welcome to LiveShop, {user.username}!")
+            messages.success(request, _("Welcome to LiveShop, %(name)s!") % {"name": user.username})
             return redirect("home")
     return render(request, "accounts/register.html", {"form": form})
 
@@ -110,7 +110,7 @@ def profile(request):
             except (ValidationError, ApplicationError) as exc:
                 add_service_error(shop_form, exc)
             else:
-                messages.success(request, "Your shop is updated.")
+                messages.success(request, _("Your shop is updated."))
                 return redirect("accounts:profile")
     elif request.method == "POST" and form.is_valid():
         try:
@@ -118,7 +118,7 @@ def profile(request):
         except (ValidationError, ApplicationError) as exc:
             add_service_error(form, exc)
         else:
-            messages.success(request, "Your profile is updated.")
+            messages.success(request, _("Your profile is updated."))
             return redirect("accounts:profile")
     if request.method == "POST":
         user.refresh_from_db()  # a refused change must not show as if it were saved
@@ -129,7 +129,7 @@ def profile(request):
 @require_http_methods(["GET", "POST"])
 def become_seller(request):
     if request.user.is_seller:
-        messages.info(request, "You already have a shop.")
+        messages.info(request, _("You already have a shop."))
         return redirect("catalog:seller-products")
     form = ShopForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -138,7 +138,7 @@ def become_seller(request):
         except (ValidationError, ApplicationError) as exc:
             add_service_error(form, exc)
         else:
-            messages.success(request, "Your shop is open. Add your first product!")
+            messages.success(request, _("Your shop is open. Add your first product!"))
             return redirect("catalog:seller-product-create")
     return render(request, "accounts/become_seller.html", {"form": form})
 

@@ -106,6 +106,7 @@ def product_update(
             product.save(update_fields=[*changed, "updated_at"])
         if new_stock is not None:
             _stock_set(product=product, new_stock=new_stock, stock_seen=stock_seen)
+            _stock_told_to_rooms(product)
         if "is_active" in changed and not product.is_active:
             _withdraw_from_rooms(product, actor)
     product.refresh_from_db(fields=["stock"])
@@ -135,3 +136,9 @@ def _withdraw_from_rooms(product: Product, actor: User) -> None:
     from rooms.services import rooms_product_withdrawn  # rooms build on the catalog
 
     rooms_product_withdrawn(product=product, actor=actor)
+
+
+def _stock_told_to_rooms(product: Product) -> None:
+    from rooms.services import rooms_product_stock_changed  # rooms build on the catalog
+
+    rooms_product_stock_changed(product_ids=[product.pk])

@@ -6,6 +6,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import seller_required
@@ -72,7 +73,7 @@ def seller_product_create(request):
         except (ValidationError, ApplicationError) as exc:
             add_service_error(form, exc)
         else:
-            messages.success(request, f"“{product.name}” is on the shelf.")
+            messages.success(request, _("“%(name)s” is on the shelf.") % {"name": product.name})
             return redirect("catalog:seller-products")
     return render(request, "catalog/seller_product_form.html", {"form": form, "product": None})
 
@@ -103,7 +104,7 @@ def seller_product_edit(request, pk: str):
             product.refresh_from_db()
             add_service_error(form, exc)
         else:
-            messages.success(request, f"“{product.name}” is saved.")
+            messages.success(request, _("“%(name)s” is saved.") % {"name": product.name})
             return redirect("catalog:seller-products")
     return render(request, "catalog/seller_product_form.html", {"form": form, "product": product})
 
@@ -114,6 +115,8 @@ def seller_product_deactivate(request, pk: str):
     product = get_object_or_404(selectors.products_of_seller(seller=request.user), pk=pk)
     services.product_deactivate(product=product, actor=request.user)
     messages.success(
-        request, f"“{product.name}” is off sale. You can put it back on sale from Edit."
+        request,
+        _("“%(name)s” is off sale. You can put it back on sale from Edit.")
+        % {"name": product.name},
     )
     return redirect("catalog:seller-products")

@@ -12,11 +12,13 @@ django_asgi_app = get_asgi_application()  # before importing anything that touch
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from liveshop.websocket import SocketGatekeeper  # noqa: E402
+from notifications.routing import websocket_urlpatterns as notification_sockets  # noqa: E402
 from rooms.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": SocketGatekeeper(URLRouter(websocket_urlpatterns)),
+        # Ahead of the rooms' patterns, which end with a catch-all that refuses unknown paths.
+        "websocket": SocketGatekeeper(URLRouter([*notification_sockets, *websocket_urlpatterns])),
     }
 )

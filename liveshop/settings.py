@@ -138,10 +138,20 @@ INSTALLED_APPS = [
     "rooms",
     "orders",
     "streaming",
+    "notifications",
 ]
 
 # MongoDB keeps its own migrations (ObjectId keys); a test keeps them in step with the models.
-MONGO_MIGRATED_APPS = ["admin", "auth", "contenttypes", "accounts", "catalog", "rooms", "orders"]
+MONGO_MIGRATED_APPS = [
+    "admin",
+    "auth",
+    "contenttypes",
+    "accounts",
+    "catalog",
+    "rooms",
+    "orders",
+    "notifications",
+]
 if USING_MONGODB:
     MIGRATION_MODULES = {app: f"mongo_migrations.{app}" for app in MONGO_MIGRATED_APPS}
 
@@ -178,7 +188,10 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "orders.context_processors.cart",
+                "notifications.context_processors.notifications",
             ],
+            # liveshop is no app, so its template tags are named here: {% load money %}.
+            "libraries": {"money": "liveshop.templatetags.money"},
         },
     },
 ]
@@ -194,6 +207,8 @@ LANGUAGE_CODE = "en-us"
 # Only the languages the site is translated into, so Django's own messages never switch
 # language under our English text.
 LANGUAGES = [("en", "English")]
+# Our translations (README "Internationalisation": makemessages, compilemessages).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -10,6 +10,7 @@ from catalog import urls as catalog_urls
 from liveshop.api import api_not_found
 from liveshop.api_docs import RedocView
 from liveshop.views import healthz, serve_media
+from notifications import urls as notifications_urls
 from orders import urls as orders_urls
 from rooms import urls as rooms_urls
 from rooms.views import home
@@ -19,6 +20,7 @@ api_v1 = [
     *catalog_urls.api_urlpatterns,
     *rooms_urls.api_urlpatterns,
     *orders_urls.api_urlpatterns,
+    *notifications_urls.api_urlpatterns,
 ]
 
 urlpatterns = [
@@ -31,6 +33,7 @@ urlpatterns = [
     path("", include("catalog.urls")),
     path("", include("rooms.urls")),
     path("", include("orders.urls")),
+    path("", include("notifications.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include((api_v1, "api"), namespace="api")),

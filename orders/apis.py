@@ -25,6 +25,7 @@ from orders import selectors, services
 from orders.filters import OrderFilter
 from orders.models import Cart, CartItem, Order, OrderEvent, OrderItem
 from rooms.apis import IdField, UserSummarySerializer
+from rooms.models import ShoppingRoom
 
 # --- output: the cart ---------------------------------------------------------------------
 
@@ -193,6 +194,13 @@ class CartItemAddInputSerializer(serializers.Serializer):
         default=1,
         help_text="Added to what the cart already holds of this product.",
     )
+    room = IdField(
+        queryset=ShoppingRoom.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="The shopping room the add is made from, for the seller's numbers. Counted "
+        "only when the room lists the product; otherwise ignored (the add still happens).",
+    )
 
     def validate_product_id(self, value) -> Product:
         # A product taken off sale is found here and refused by the service with its name
@@ -285,6 +293,7 @@ class CartItemsApi(APIView):
                 cart=cart,
                 product=data.validated_data["product_id"],
                 quantity=data.validated_data["quantity"],
+                room_id=data.validated_data.get("room"),
             )
         return Response(render_cart(request, cart, item), status=status.HTTP_201_CREATED)
 

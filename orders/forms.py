@@ -13,6 +13,12 @@ class CartAddForm(forms.Form):
     product_id = forms.RegexField(regex=rf"^{PrimaryKeyConverter.regex}$")
     # Limits are the service's to check: it says them in words the buyer can act on.
     quantity = forms.IntegerField(label=_("Quantity"), required=False)
+    # The shopping room the add was made from (seller analytics); optional.
+    room = forms.RegexField(
+        regex=rf"^{PrimaryKeyConverter.regex}$",
+        required=False,
+        error_messages={"invalid": _("That is not a shopping room.")},
+    )
 
     def clean_quantity(self) -> int:
         quantity = self.cleaned_data.get("quantity")

@@ -29,6 +29,11 @@ class CartItem(models.Model):
     cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="items")
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
     quantity = models.PositiveIntegerField()
+    # The shopping room the line was added from (seller analytics): carried to the order's
+    # line at checkout. The last room the product was added from wins.
+    room = models.ForeignKey(
+        "rooms.ShoppingRoom", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -102,6 +107,15 @@ class OrderItem(models.Model):
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.CharField(max_length=3, choices=Currency.choices)
     quantity = models.PositiveIntegerField()
+    # The shopping room the line was bought from (CartItem.room at checkout), for the
+    # seller's per-room orders and revenue.
+    room = models.ForeignKey(
+        "rooms.ShoppingRoom",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="order_items",
+    )
 
     class Meta:
         ordering = ["pk"]

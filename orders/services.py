@@ -26,6 +26,8 @@ from liveshop.errors import ApplicationError, NotFoundError
 from orders import stripe_api
 from orders.exceptions import CartError, IllegalOrderTransition, OutOfStock
 from orders.models import Cart, CartItem, Order, OrderEvent, OrderItem, PaymentEvent
+from rooms.models import ShoppingRoom
+from rooms.services import room_record_add_to_cart, rooms_product_stock_changed
 
 logger = logging.getLogger(__name__)
 Status = Order.Status
@@ -86,10 +88,23 @@ def _check_quantity(product: Product, quantity: int) -> None:
         )
 
 
-def cart_add(*, cart: Cart, product: Product, quantity: int = 1) -> CartItem:
-    """Add `quantity` more of `product` (adding to what the cart already holds)."""
+def cart_add(*, cart: Cart, product: Product, quantity: int = 1, room_id=None) -> CartItem:
+    """Add `quantity` more of `product` (adding to what the cart already holds).
+
+    `room_id`: the shopping room the add was made from. It counts for that room's numbers
+    only if the room lists the product; any other room is ignored (the add itself goes
+    through: a room's product list can change while its page is open)."""
     if cart.user_id is not None and cart.user_id == product.seller_id:
         raise CartError("This is your own product: you cannot buy it.", code="own_product")
+    item = _cart_add(cart=cart, product=product, quantity=quantity)
+    if room_id is not None and ShoppingRoom.objects.filter(pk=room_id, products=product).exists():
+        CartItem.objects.filter(pk=item.pk).update(room_id=room_id)
+        item.room_id = room_id
+        room_record_add_to_cart(room_id=room_id)
+    return item
+
+
+def _cart_add(*, cart: Cart, product: Product, quantity: int) -> CartItem:
     item = cart.items.filter(product=product).first()
     wanted = quantity + (item.quantity if item else 0)
     _check_quantity(product, wanted)
@@ -138,9 +153,12 @@ def cart_merge_session_into_user(*, session, user: User) -> None:
                 continue  # sold out, off sale, or the user's own product
             if existing:
                 existing.quantity = total
-                existing.save(update_fields=["quantity"])
+                existing.room_id = item.room_id or existing.room_id  # the latest room wins
+                existing.save(update_fields=["quantity", "room"])
             else:
-                CartItem.objects.create(cart=user_cart, product=item.product, quantity=total)
+                CartItem.objects.create(
+                    cart=user_cart, product=item.product, quantity=total, room_id=item.room_id
+                )
         session_cart.delete()
 
 
@@ -191,6 +209,7 @@ def order_review_resolve(*, order: Order, actor: User, note: str = "") -> Order:
 def _release_stock(order: Order) -> None:
     for item in order.items.all():
         Product.objects.filter(pk=item.product_id).update(stock=F("stock") + item.quantity)
+    rooms_product_stock_changed(product_ids=[item.product_id for item in order.items.all()])
 
 
 # --- checkout ----------------------------------------------------------------------------
@@ -242,6 +261,7 @@ def checkout_create_order(*, user: User) -> Order:
                     f"“{item.product.name}” ran out: only {left.first() or 0} left.",
                     fields={"product_id": [str(item.product_id)]},
                 )
+        rooms_product_stock_changed(product_ids=[item.product_id for item in items])
         order = Order.objects.create(
             buyer=user,
             currency=currencies.pop(),
@@ -261,6 +281,7 @@ def checkout_create_order(*, user: User) -> Order:
                 unit_price=item.product.price,
                 currency=item.product.currency,
                 quantity=item.quantity,
+                room_id=item.room_id,  # the room it was added from, for the seller's numbers
             )
             for item in items
         )

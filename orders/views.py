@@ -175,6 +175,7 @@ def cart_add(request):
             cart=_cart_for_writing(request),
             product=product,
             quantity=form.cleaned_data["quantity"],
+            room_id=form.cleaned_data["room"] or None,
         )
     except ApplicationError as exc:
         messages.error(request, exc.message)

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 
 from accounts.models import User
 from accounts.permissions import IsSeller
+from analytics.apis import IsSellerOrStaff, RoomStatsSerializer, room_stats_data
 from catalog.apis import ProductSerializer, SellerSummarySerializer
 from catalog.models import Product
 from catalog.selectors import products_on_sale
@@ -347,6 +348,8 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             return [AllowAny()]
         if self.action == "spotlight":
             return [IsAuthenticated()]  # moderators may be buyers
+        if self.action == "stats":
+            return [IsSellerOrStaff()]
         return [IsSeller()]
 
     def get_serializer_class(self):
@@ -355,6 +358,12 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def get_queryset(self):
         if self.action == "list":
             return selectors.rooms_for_listing()
+        if self.action == "stats":
+            user = self.request.user
+            if getattr(self, "swagger_fake_view", False) or not user.is_authenticated:
+                return ShoppingRoom.objects.none()
+            rooms = ShoppingRoom.objects.select_related("seller")
+            return rooms if user.is_staff else rooms.filter(seller=user)
         rooms = _rooms_with_details()
         if self.action in SELLER_ACTIONS:
             user = self.request.user
@@ -459,6 +468,13 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             )
         moderators = room.moderators.order_by("username")
         return Response(UserSummarySerializer(moderators, many=True).data)
+
+    @extend_schema(request=None, responses={200: RoomStatsSerializer})
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def stats(self, request, pk=None):
+        """Your room's numbers (staff: any room's): viewers, chat, add-to-carts, paid orders,
+        revenue, conversion, and units sold per product from the room."""
+        return Response(room_stats_data(self.get_object()))
 
     def _render(self, room: ShoppingRoom) -> dict:
         """A room after a write, read back whole (products, moderators, live state)."""

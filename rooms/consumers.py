@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from analytics.visitors import viewer_identity
 from liveshop.converters import PrimaryKeyConverter
 from liveshop.errors import ApplicationError
 from rooms import selectors, services
@@ -80,8 +81,10 @@ async def announce_viewer_count(room_id: str) -> None:
                     break
                 await store.value_set(sent_key, str(count), ttl=3600)
                 await room_event_send(room_group(room_id), {"type": "viewer-count", "count": count})
+                # The distinct-viewer count rides on the same coalesced write as the peak.
+                (unique,) = await store.viewers_seen([room_id])
                 await database_sync_to_async(services.room_record_viewers)(
-                    room_id=room_id, count=count
+                    room_id=room_id, count=count, unique=unique
                 )
                 await asyncio.sleep(VIEWER_COUNT_INTERVAL)
                 await store.extend(lock, ttl=VIEWER_COUNT_INTERVAL * 4)  # keep holding it
@@ -154,6 +157,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             f"user:{self.user.pk}" if self.user.is_authenticated else f"anon:{self.channel_name}"
         )
         viewer_count = await self.store.viewer_join(self.room_id, self.viewer_key)
+        if self.role != "seller":  # the host is not one of the show's viewers
+            await self.store.viewer_seen(
+                self.room_id, viewer_identity(self.scope, self.channel_name)
+            )
         self.joined = True
         await self._send_room_state(room, viewer_count)
         if self.user.is_authenticated and self.role != "seller":
@@ -173,6 +180,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.room_status = room.status
             self.seller_id = room.seller_id
             self.spotlight_fallback = selectors.spotlight_from_db(room)
+            # Counts as they are now: a page coming back after an outage missed the
+            # product-stock messages sent meanwhile (products are prefetched: no query).
+            self.product_stock = [
+                {"product_id": selectors.public_id(product.pk), "stock": product.stock}
+                for product in room.products.all()
+                if product.is_active
+            ]
         return room
 
     async def disconnect(self, code: int) -> None:
@@ -212,6 +226,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 },
                 "viewer_count": viewer_count,
                 "spotlight": spotlight or self.spotlight_fallback,
+                "product_stock": self.product_stock,
                 "chat": await self.store.chat_recent(self.room_id, 50),
                 "queue_position": queue_position,
                 "slow_mode": await self.store.slow_mode_get(self.room_id),

@@ -7,6 +7,7 @@ from django.utils.translation import ngettext
 
 from accounts.models import User
 from catalog.models import Product
+from liveshop.templatetags.money import format_money
 
 MAX_MODERATORS = 20
 # <input type="datetime-local"> sends and expects this shape (no seconds, no zone).
@@ -15,7 +16,7 @@ DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
 class ProductChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, product: Product) -> str:
-        return f"{product.name} · {product.price} {product.currency}"
+        return f"{product.name} · {format_money(product.price, product.currency)}"
 
 
 class RoomForm(forms.Form):

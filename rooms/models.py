@@ -33,6 +33,10 @@ class ShoppingRoom(models.Model):
     )
     peak_viewers = models.PositiveIntegerField(default=0)
     total_chat_messages = models.PositiveIntegerField(default=0)
+    # Seller analytics (analytics/): distinct viewers the room store saw (persisted with the
+    # peak, off the connect path), and "Add to cart" clicks made from the room's page.
+    unique_viewers = models.PositiveIntegerField(default=0)
+    total_add_to_carts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

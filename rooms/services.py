@@ -1,7 +1,9 @@
 """Every write to rooms goes through here: pages, API, the room socket and commands."""
 
+from collections.abc import Iterable
 from datetime import datetime
 
+from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -12,10 +14,11 @@ from accounts.models import User
 from catalog.models import Product
 from liveshop.errors import NotFoundError, PermissionDeniedError
 from liveshop.images import normalize_image
-from rooms.events import room_event_on_commit, room_group
+from notifications.services import notifications_room_live_on_commit
+from rooms.events import room_event_on_commit, room_event_send, room_group
 from rooms.exceptions import IllegalTransition, RoomEnded
 from rooms.models import ChatMessage, ShoppingRoom
-from rooms.selectors import product_summary
+from rooms.selectors import product_summary, public_id
 from rooms.store import get_store
 
 Status = ShoppingRoom.Status
@@ -139,7 +142,10 @@ def _transition(room: ShoppingRoom, actor: User, to: str, **stamps) -> ShoppingR
 
 
 def room_go_live(*, room: ShoppingRoom, actor: User) -> ShoppingRoom:
-    return _transition(room, actor, Status.LIVE, started_at=timezone.now())
+    room = _transition(room, actor, Status.LIVE, started_at=timezone.now())
+    # Reminders and followers hear of it after commit; a failure there never undoes the show.
+    notifications_room_live_on_commit(room=room)
+    return room
 
 
 def room_end(*, room: ShoppingRoom, actor: User) -> ShoppingRoom:
@@ -183,6 +189,52 @@ def rooms_product_withdrawn(*, product: Product, actor: User) -> None:
         room_spotlight(room=room, actor=actor, product_id=None)
 
 
+def rooms_product_stock_changed(*, product_ids: Iterable) -> None:
+    """Tell every room that is not over and lists one of these products its new stock
+    (`product-stock`), after commit: "3 left" follows the buyers live, a rolled-back
+    checkout says nothing. Call it in the transaction that changed the stock.
+
+    The stock is read after the commit, not passed in: of two checkouts committing close
+    together, the one announcing last then also announces the latest count. The remembered
+    spotlight is kept in step, so a late joiner's room-state shows the count too.
+    `robust`: the stock change stands even if the announcement fails (Redis away)."""
+    product_ids = set(product_ids)
+    if product_ids:
+        transaction.on_commit(lambda: _announce_stock(product_ids), robust=True)
+
+
+def _announce_stock(product_ids: set) -> None:
+    # One query: a room spotlights only its own products (room_spotlight, room_update), so
+    # the rooms' product lists find every room concerned, spotlight included.
+    rows = (
+        ShoppingRoom.products.through.objects.filter(product_id__in=product_ids)
+        .exclude(shoppingroom__status=Status.ENDED)
+        .values_list("shoppingroom_id", "product_id", "product__stock")
+    )
+    by_room: dict[str, dict[str, tuple]] = {}
+    for room_id, product_id, stock in rows:
+        by_room.setdefault(str(room_id), {})[str(product_id)] = (public_id(product_id), stock)
+    if not by_room:
+        return
+    store = get_store()
+
+    async def deliver() -> None:
+        for room_id, changes in by_room.items():
+            # The remembered spotlight (what late joiners get) is compared with the store's
+            # own, not the database's: whichever product it shows, its count stays true.
+            remembered = await store.spotlight_get(room_id)
+            changed = remembered and changes.get(str(remembered.get("id")))
+            if changed:
+                await store.spotlight_set(room_id, {**remembered, "stock": changed[1]})
+            for product_id, stock in changes.values():
+                await room_event_send(
+                    room_group(room_id),
+                    {"type": "product-stock", "product_id": product_id, "stock": stock},
+                )
+
+    async_to_sync(deliver)()
+
+
 def chat_message_record(
     *, room_id, message_id: str, user_id, text: str, sent_at: datetime
 ) -> ChatMessage:
@@ -205,6 +257,16 @@ def chat_message_delete(*, room: ShoppingRoom, actor: User, message_id: str) -> 
     )
 
 
-def room_record_viewers(*, room_id, count: int) -> None:
-    """Keep the room's peak audience (only ever grows; conditional, so races are safe)."""
+def room_record_viewers(*, room_id, count: int, unique: int | None = None) -> None:
+    """Keep the room's peak audience and its distinct viewers so far (both only ever grow;
+    conditional, so races are safe)."""
     ShoppingRoom.objects.filter(pk=room_id, peak_viewers__lt=count).update(peak_viewers=count)
+    if unique is not None:
+        ShoppingRoom.objects.filter(pk=room_id, unique_viewers__lt=unique).update(
+            unique_viewers=unique
+        )
+
+
+def room_record_add_to_cart(*, room_id) -> None:
+    """One more "Add to cart" made from the room (any shopper, signed in or not)."""
+    ShoppingRoom.objects.filter(pk=room_id).update(total_add_to_carts=F("total_add_to_carts") + 1)

@@ -38,6 +38,16 @@ class RoomStore(ABC):
     @abstractmethod
     async def viewer_count(self, room_id: str) -> int: ...
 
+    # --- unique viewers: everyone who ever joined, for the seller's numbers ---------------
+    @abstractmethod
+    async def viewer_seen(self, room_id: str, viewer: str) -> int:
+        """Remember that `viewer` joined the room (once, however often); answer how many
+        distinct viewers it has had."""
+
+    @abstractmethod
+    async def viewers_seen(self, room_ids: list[str]) -> list[int]:
+        """The distinct-viewer counts of several rooms in one go (one round trip)."""
+
     # --- chat ----------------------------------------------------------------------------
     @abstractmethod
     async def chat_append(self, room_id: str, message: dict) -> None: ...
@@ -148,6 +158,7 @@ class MemoryRoomStore(RoomStore):
 
     def clear_now(self) -> None:
         self._viewers: dict[str, dict[str, int]] = {}
+        self._seen: dict[str, set[str]] = {}
         self._chat: dict[str, deque] = {}
         self._queue: dict[str, dict[str, dict]] = {}  # insertion-ordered
         self._spotlight: dict[str, dict | None] = {}
@@ -192,6 +203,16 @@ class MemoryRoomStore(RoomStore):
     async def viewer_count(self, room_id):
         with self._lock:
             return len(self._viewers.get(room_id, {}))
+
+    async def viewer_seen(self, room_id, viewer):
+        with self._lock:
+            seen = self._seen.setdefault(room_id, set())
+            seen.add(viewer)
+            return len(seen)
+
+    async def viewers_seen(self, room_ids):
+        with self._lock:
+            return [len(self._seen.get(room_id, ())) for room_id in room_ids]
 
     async def chat_append(self, room_id, message):
         with self._lock:
@@ -423,6 +444,24 @@ class RedisRoomStore(RoomStore):
 
     async def viewer_count(self, room_id):
         return await self.redis.hlen(self._key(room_id, "viewers"))
+
+    async def viewer_seen(self, room_id, viewer):
+        # A set, not a HyperLogLog: the count must be exact (a test checks it against the
+        # sockets that joined), and even 100 000 viewers is a few MB for one show.
+        key = self._key(room_id, "viewers-seen")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(key, viewer)
+            pipe.scard(key)
+            _, count = await pipe.execute()
+        return count
+
+    async def viewers_seen(self, room_ids):
+        if not room_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for room_id in room_ids:
+                pipe.scard(self._key(room_id, "viewers-seen"))
+            return list(await pipe.execute())
 
     async def chat_append(self, room_id, message):
         key = self._key(room_id, "chat")

@@ -1,6 +1,8 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from analytics import apis as analytics_apis
+from analytics import views as analytics_views
 from rooms import apis, views
 
 app_name = "rooms"
@@ -14,8 +16,15 @@ urlpatterns = [
     path("seller/rooms/<pk:pk>/studio/", views.seller_room_studio, name="seller-room-studio"),
     path("seller/rooms/<pk:pk>/go-live/", views.seller_room_go_live, name="seller-room-go-live"),
     path("seller/rooms/<pk:pk>/end/", views.seller_room_end, name="seller-room-end"),
+    path(
+        "seller/rooms/<pk:pk>/stats/", analytics_views.seller_room_stats, name="seller-room-stats"
+    ),
+    path("seller/dashboard/", analytics_views.seller_dashboard, name="seller-dashboard"),
 ]
 
 api_router = SimpleRouter()
 api_router.register("rooms", apis.RoomViewSet, basename="api-room")
-api_urlpatterns = api_router.urls
+api_urlpatterns = [
+    *api_router.urls,
+    path("seller/stats/", analytics_apis.SellerStatsApi.as_view(), name="seller-stats"),
+]

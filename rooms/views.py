@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.decorators import seller_required
@@ -109,6 +110,14 @@ def _js_strings() -> dict[str, str]:
         "seller": _("Seller"),
         "stock": _("{n} in stock"),
         "sold_out": _("Sold out"),
+        # Plurals: the script picks _one or _other with Intl.PluralRules (the msgids are the
+        # templates' own, so one translation serves both).
+        "stock_left_one": ngettext("%(n)s left", "%(n)s left", 1) % {"n": "{n}"},
+        "stock_left_other": ngettext("%(n)s left", "%(n)s left", 2) % {"n": "{n}"},
+        "new_messages_one": ngettext("%(n)s new message ↓", "%(n)s new messages ↓", 1)
+        % {"n": "{n}"},
+        "new_messages_other": ngettext("%(n)s new message ↓", "%(n)s new messages ↓", 2)
+        % {"n": "{n}"},
         "view_product": _("View product"),
     }
 

@@ -701,7 +701,9 @@ def test_room_page_has_add_to_cart_on_the_spotlight_and_the_products(
 
     assert 'id="spotlight-add"' in text
     assert f'data-product-id="{scarf.pk}"' in text
-    assert text.count('action="/cart/add/"') == 2  # the spotlight and the scarf, not the hat
+    # The spotlight, the scarf, and the hat's kept hidden until a restock (room.js shows it).
+    assert text.count('action="/cart/add/"') == 3
+    assert text.count("data-cart-form hidden>") == 1
     assert 'role="status"' in text and 'id="toast"' in text
 
 

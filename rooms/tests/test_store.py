@@ -61,6 +61,18 @@ async def test_viewers_of_one_room_do_not_count_in_another(store):
     assert await store.viewer_count(ROOM) == 1
 
 
+async def test_unique_viewers_count_each_viewer_once_even_after_they_left(store):
+    assert await store.viewers_seen([ROOM]) == [0]
+    assert await store.viewer_seen(ROOM, "user:1") == 1
+    assert await store.viewer_seen(ROOM, "user:1") == 1  # a second tab, or back later
+    assert await store.viewer_seen(ROOM, "anon:abc") == 2
+    await store.viewer_join(ROOM, "user:1")
+    await store.viewer_leave(ROOM, "user:1")
+    assert await store.viewer_seen(OTHER_ROOM, "user:1") == 1
+    assert await store.viewers_seen([ROOM, OTHER_ROOM, "3"]) == [2, 1, 0]
+    assert await store.viewers_seen([]) == []
+
+
 async def test_leaving_more_often_than_joining_never_goes_below_zero(store):
     assert await store.viewer_leave(ROOM, "user:1") == 0
     await store.viewer_join(ROOM, "user:1")

@@ -270,7 +270,7 @@ def test_room_page_shows_the_spotlighted_product(client, make_room, make_product
 
     spotlight = response.text.split('id="spotlight"')[1].split("</section>")[0]
     assert " hidden" not in spotlight.split(">")[0]
-    assert "Denim jacket" in spotlight and "59.00" in spotlight and "4 in stock" in spotlight
+    assert "Denim jacket" in spotlight and "59.00" in spotlight and "4 left" in spotlight
 
 
 def test_html_in_a_room_title_is_shown_as_text(client, make_room):

@@ -32,7 +32,7 @@ function csrfToken() {
 
 /** Put `productId` in the cart (session cart for visitors). Resolves to the API's answer;
  * rejects with a CartError whose message can be shown as it is. */
-export async function addToCart(productId, quantity = 1) {
+export async function addToCart(productId, quantity = 1, room = null) {
   let response;
   try {
     response = await fetch(API_CART_ITEMS, {
@@ -43,7 +43,8 @@ export async function addToCart(productId, quantity = 1) {
         Accept: "application/json",
         "X-CSRFToken": csrfToken(),
       },
-      body: JSON.stringify({ product_id: productId, quantity }),
+      // `room`: the shopping room the add is made from (the seller's numbers count it).
+      body: JSON.stringify(room ? { product_id: productId, quantity, room } : { product_id: productId, quantity }),
     });
   } catch {
     throw new CartError(toastElement()?.dataset.failed ?? "Could not add to cart.", "network");
@@ -85,9 +86,9 @@ export function toast(text, { error = false } = {}) {
 }
 
 /** Add to the cart, then say what happened. Resolves to true when added. */
-export async function addToCartAndTell(productId, quantity = 1) {
+export async function addToCartAndTell(productId, quantity = 1, room = null) {
   try {
-    await addToCart(productId, quantity);
+    await addToCart(productId, quantity, room);
   } catch (error) {
     toast(error.message, { error: true });
     return false;
@@ -109,7 +110,7 @@ export function enhanceCartForms(root = document) {
     const buttons = form.querySelectorAll("button");
     for (const button of buttons) button.disabled = true;
     try {
-      await addToCartAndTell(String(data.get("product_id")), quantity);
+      await addToCartAndTell(String(data.get("product_id")), quantity, data.get("room") || null);
     } finally {
       for (const button of buttons) button.disabled = false;
     }

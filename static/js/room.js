@@ -21,6 +21,8 @@ const MAX_DELAY_MS = 30000;
 const CLOSE_BANNED = 4403;
 const CHAT_KEPT = 200; // messages kept in the page; a long show must not grow the DOM forever
 const ERROR_SHOWN_MS = 10000;
+// At or under this many units the count is emphasised ("2 left"); the templates use 5 too.
+const LOW_STOCK = 5;
 
 const el = {
   status: $("room-status"),
@@ -30,7 +32,10 @@ const el = {
   video: $("live-video"), // the viewer's player; absent in the studio
   spotlight: $("spotlight"),
   spotlightAdd: $("spotlight-add"), // absent for the room's seller
+  spotlightSoldOut: $("spotlight-sold-out"), // idem
+  spotlightStock: $("spotlight-stock"),
   chatLog: $("chat-log"),
+  chatNew: $("chat-new"), // the "N new messages" pill
   chatForm: $("chat-form"),
   chatInput: $("chat-input"),
   chatError: $("chat-error"),
@@ -62,12 +67,19 @@ const state = {
   admitted: false,
   lastSent: "",
   messages: new Map(), // message id -> element, for dedupe and deletion
+  unread: 0, // messages that arrived while the reader was scrolled up
+  spotlight: null, // the product summary the card shows (its stock follows product-stock)
   names: new Map(), // user id -> display name, to name people in host notices
   presence: new Map(),
 };
 
 /** Fill {placeholders} in a translated string. */
 const fill = (text, values = {}) => text.replace(/\{(\w+)\}/g, (_, key) => String(values[key] ?? ""));
+// The server sends each plural string as <key>_one and <key>_other (ngettext); the page's
+// language rules say which one a number takes.
+const pluralRules = new Intl.PluralRules(document.documentElement.lang || undefined);
+const plural = (key, n) =>
+  fill(pluralRules.select(n) === "one" ? T[`${key}_one`] : T[`${key}_other`], { n });
 const isHost = () => state.you.role === "seller" || state.you.role === "moderator";
 const nameOf = (user) => user.display_name || user.username;
 const sameId = (a, b) => a != null && b != null && String(a) === String(b);
@@ -187,6 +199,9 @@ const handlers = {
     applyStatus(message.room.status);
     setViewerCount(message.viewer_count);
     renderSpotlight(message.spotlight);
+    // The counts read at (re)connection: a page that was away missed the product-stock
+    // frames sent meanwhile. Applied after the spotlight, they are the fresher figures.
+    for (const entry of message.product_stock ?? []) setProductStock(entry.product_id, entry.stock);
     replaceChat(message.chat);
     setQueuePosition(message.queue_position);
     setSlowMode(message.slow_mode);
@@ -194,6 +209,7 @@ const handlers = {
   "viewer-count": (message) => setViewerCount(message.count),
   "room-status": (message) => applyStatus(message.status),
   "spotlight-product": (message) => renderSpotlight(message.product),
+  "product-stock": (message) => setProductStock(message.product_id, message.stock),
   "chat-message"(message) {
     appendMessage(message);
     if (sameId(message.user.id, state.you.id)) hideChatError();
@@ -307,31 +323,103 @@ function setQueuePosition(position) {
 }
 
 function renderSpotlight(product) {
+  const wasHidden = el.spotlight.hidden;
+  const shown = el.spotlight.dataset.productId ?? "";
   el.spotlight.hidden = !product || state.status === "ended";
-  if (el.spotlightAdd) el.spotlightAdd.hidden = !product;
-  if (!product) return;
+  state.spotlight = product ? { ...product } : null;
+  el.spotlight.dataset.productId = product ? String(product.id) : "";
+  if (!product) {
+    if (el.spotlightAdd) el.spotlightAdd.hidden = true;
+    if (el.spotlightSoldOut) el.spotlightSoldOut.hidden = true;
+    return;
+  }
   $("spotlight-name").textContent = product.name;
   $("spotlight-price").textContent = product.price;
   $("spotlight-currency").textContent = product.currency;
-  $("spotlight-stock").textContent =
-    product.stock > 0 ? fill(T.stock, { n: product.stock }) : T.sold_out;
   const image = $("spotlight-image");
   image.hidden = !product.image_url;
   if (product.image_url) image.src = product.image_url;
+  // Without a picture, the name's first letter (as in the product list).
+  const placeholder = $("spotlight-placeholder");
+  if (placeholder) {
+    placeholder.hidden = Boolean(product.image_url);
+    placeholder.textContent = (product.name ?? "").charAt(0).toUpperCase();
+  }
   // The socket's product summary carries no page address; the product list has it.
-  const listed = document.querySelector(
-    `.room-product[data-product-id="${CSS.escape(String(product.id))}"] .room-product__name`,
-  );
+  const listed = listedProduct(product.id)?.querySelector(".room-product__name");
   const link = $("spotlight-link");
   link.hidden = !listed;
   if (listed) link.href = listed.href;
   if (el.spotlightSelect) el.spotlightSelect.value = String(product.id);
-  // "Add to cart" follows the spotlight; nothing to add when it is sold out.
+  // "Add to cart" follows the spotlight.
   if (el.spotlightAdd) {
     el.spotlightAdd.dataset.productId = String(product.id);
     el.spotlightAdd.form.elements.product_id.value = String(product.id);
-    el.spotlightAdd.hidden = !(product.stock > 0);
   }
+  renderSpotlightStock(product.stock);
+  renderListedStock(product.id, product.stock);
+  // A product that comes into the spotlight (or replaces another) animates in; a resync
+  // (room-state after a reconnect) of the same product does not.
+  if (!el.spotlight.hidden && (wasHidden || shown !== String(product.id))) animateSpotlight();
+}
+
+function animateSpotlight() {
+  // Restart the entrance animation: take the class off, flush styles, put it back. It stays
+  // on afterwards (harmless), so the card never flickers back to the start frame.
+  el.spotlight.classList.remove("spotlight--enter");
+  void el.spotlight.offsetWidth;
+  el.spotlight.classList.add("spotlight--enter");
+}
+
+// --- stock -----------------------------------------------------------------------------
+
+const stockText = (stock) => (stock > 0 ? plural("stock_left", stock) : T.sold_out);
+const isLow = (stock) => stock > 0 && stock <= LOW_STOCK;
+
+function listedProduct(productId) {
+  return document.querySelector(`.room-product[data-product-id="${CSS.escape(String(productId))}"]`);
+}
+
+/** A product's count changed (someone bought, an order was cancelled, the seller restocked). */
+function setProductStock(productId, stock) {
+  if (!Number.isInteger(stock)) return;
+  renderListedStock(productId, stock);
+  if (state.spotlight && sameId(state.spotlight.id, productId)) {
+    state.spotlight.stock = stock;
+    renderSpotlightStock(stock);
+  }
+}
+
+function renderSpotlightStock(stock) {
+  const soldOut = !(stock > 0);
+  el.spotlightStock.textContent = stockText(stock);
+  el.spotlightStock.classList.toggle("stock--low", isLow(stock));
+  el.spotlight.classList.toggle("spotlight--sold-out", soldOut);
+  // Sold out: "Add to cart" gives way to a disabled "Sold out" (nothing to add that could
+  // only fail); a restock brings it back.
+  if (el.spotlightAdd) el.spotlightAdd.hidden = soldOut;
+  if (el.spotlightSoldOut) el.spotlightSoldOut.hidden = !soldOut;
+}
+
+function renderListedStock(productId, stock) {
+  const item = listedProduct(productId);
+  if (!item) return;
+  const soldOut = !(stock > 0);
+  item.classList.toggle("room-product--sold-out", soldOut);
+  const line = item.querySelector("[data-stock]");
+  if (line) {
+    line.classList.toggle("stock--low", isLow(stock));
+    if (soldOut) {
+      const badge = document.createElement("span");
+      badge.className = "badge badge--muted";
+      badge.textContent = T.sold_out;
+      line.replaceChildren(badge);
+    } else {
+      line.textContent = stockText(stock);
+    }
+  }
+  const form = item.querySelector("form[data-cart-form]");
+  if (form) form.hidden = soldOut;
 }
 
 function renderPresence() {
@@ -375,6 +463,15 @@ function nearBottom() {
 
 function scrollToBottom() {
   el.chatLog.scrollTop = el.chatLog.scrollHeight;
+  setUnread(0);
+}
+
+/** The "N new messages" pill: shown while the reader is scrolled up and lines arrived. */
+function setUnread(count) {
+  state.unread = count;
+  if (!el.chatNew) return;
+  el.chatNew.hidden = count === 0;
+  if (count) el.chatNew.textContent = plural("new_messages", count);
 }
 
 function chatPlaceholder() {
@@ -388,12 +485,22 @@ function replaceChat(messages) {
   // After a reconnect the server's recent history is the truth: messages deleted while we
   // were away disappear, and ones we saw twice (before and after) appear once.
   // aria-busy: screen readers should not read fifty old messages out as new ones.
+  // A reader who had scrolled up keeps their place; lines they had not seen count as new.
+  const stick = nearBottom();
+  const top = el.chatLog.scrollTop;
+  const seen = new Set(state.messages.keys());
   el.chatLog.setAttribute("aria-busy", "true");
   state.messages.clear();
   el.chatLog.replaceChildren();
   for (const message of messages) appendMessage(message, { scroll: false });
   if (!state.messages.size) el.chatLog.append(chatPlaceholder());
-  scrollToBottom();
+  if (stick || !seen.size) {
+    scrollToBottom();
+  } else {
+    el.chatLog.scrollTop = top;
+    const unseen = [...state.messages.keys()].filter((id) => !seen.has(id)).length;
+    setUnread(state.unread + unseen);
+  }
   el.chatLog.removeAttribute("aria-busy");
 }
 
@@ -409,7 +516,9 @@ function appendMessage(message, { scroll = true } = {}) {
     element.remove();
     state.messages.delete(oldest);
   }
-  if (scroll && stick) scrollToBottom();
+  if (!scroll) return;
+  if (stick) scrollToBottom();
+  else setUnread(state.unread + 1);
 }
 
 function renderMessage(message) {
@@ -467,6 +576,16 @@ function toolButton(action, text, label) {
   button.setAttribute("aria-label", label);
   return button;
 }
+
+// Back at the bottom (by scrolling, or the End key in the focused log): nothing is unread.
+el.chatLog.addEventListener("scroll", () => {
+  if (state.unread && nearBottom()) setUnread(0);
+});
+el.chatNew?.addEventListener("click", () => {
+  scrollToBottom();
+  // The pill goes away under the keyboard's focus: the log (focusable) takes it over.
+  el.chatLog.focus({ preventScroll: true });
+});
 
 // One listener for every message's buttons, however many messages arrive.
 el.chatLog.addEventListener("click", (event) => {

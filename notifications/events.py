@@ -1,0 +1,26 @@
+"""Sending to a user's notification sockets (`/ws/notifications/`). Services send after
+commit, so a write that rolls back never shows a toast (DESIGN.md: broadcast after commit)."""
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+
+def user_notifications_group(user_id) -> str:
+    """Every notification socket of one user (all their tabs and devices)."""
+    return f"notifications-user-{user_id}"
+
+
+async def user_events_send(messages: list[tuple[object, dict]]) -> None:
+    """Deliver each (user_id, client-facing message) to that user's sockets."""
+    layer = get_channel_layer()
+    for user_id, event in messages:
+        await layer.group_send(
+            user_notifications_group(user_id), {"type": "notification.event", "event": event}
+        )
+
+
+def user_events_on_commit(messages: list[tuple[object, dict]]) -> None:
+    """Send after the surrounding transaction commits (at once outside one)."""
+    if messages:
+        transaction.on_commit(lambda: async_to_sync(user_events_send)(messages))
