@@ -23,7 +23,7 @@ from liveshop.errors import ApplicationError
 from rooms import selectors, services
 from rooms.events import room_event_send, room_group, room_staff_group, room_user_group
 from rooms.models import ShoppingRoom
-from rooms.store import get_store
+from rooms.store import CHAT_KEPT, get_store
 from streaming import host as media
 from streaming.unit import MediaError
 
@@ -469,6 +469,25 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await room_event_send(
             room_staff_group(self.room_id), {"type": "user-banned", "user_id": user_id}
         )
+        await self._purge_messages_of(user_id)
+
+    async def _purge_messages_of(self, user_id: str) -> None:
+        """A banned user's lines leave the chat with them, for everyone and for late joiners
+        (store and database), each announced like a deleted message."""
+        message_ids = await database_sync_to_async(self._purge_messages)(user_id)
+        # Lines are saved just after they are broadcast: the newest may be in the store only.
+        for message in await self.store.chat_recent(self.room_id, limit=CHAT_KEPT):
+            if str(message["user"]["id"]) == user_id and message["id"] not in message_ids:
+                message_ids.append(message["id"])
+        for message_id in message_ids:
+            await self.store.chat_delete(self.room_id, message_id)
+            await room_event_send(
+                room_group(self.room_id), {"type": "message-deleted", "message_id": message_id}
+            )
+
+    def _purge_messages(self, user_id: str) -> list[str]:
+        room = selectors.room_with_details(self.room_id)
+        return services.chat_messages_purge(room=room, actor=self.user, user_id=user_id)
 
     async def on_slow_mode(self, frame: dict) -> None:
         await self._require_moderator()

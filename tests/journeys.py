@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +135,7 @@ def journey_site(tmp_path_factory) -> Iterator[JourneySite]:
             stderr=subprocess.DEVNULL,
         )
         try:
+            wait_for_broadcast(base_url)
             yield JourneySite(base_url=base_url, env=env, ids=ids)
         finally:
             broadcast.terminate()
@@ -141,6 +144,19 @@ def journey_site(tmp_path_factory) -> Iterator[JourneySite]:
             except subprocess.TimeoutExpired:
                 broadcast.kill()
                 broadcast.wait(timeout=10)
+
+
+def wait_for_broadcast(base_url: str, *, timeout: float = 45.0) -> None:
+    """Wait until the demo's live room is on air, so the journeys (and their screenshots)
+    start from what a shopper would find: a playing show with its seller in it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base_url}/api/v1/rooms/?status=live") as response:
+            rooms = json.load(response)["results"]
+        if any(room["stream_status"] == "live" for room in rooms):
+            return
+        time.sleep(0.25)
+    raise AssertionError("broadcast_demo never went on air")
 
 
 # --- screenshots ---------------------------------------------------------------------------

@@ -325,6 +325,31 @@ async def test_banned_user_is_thrown_out_and_cannot_come_back(
     await seller_socket.expect("chat-message", text="still here")
 
 
+async def test_a_ban_takes_the_spammers_lines_out_of_the_chat_for_everyone(
+    live_room, seller, buyer, shopper, open_socket, eventually
+):
+    seller_socket = await open_socket(live_room, seller)
+    spammer = await open_socket(live_room, buyer)
+    shopper_socket = await open_socket(live_room, shopper)
+    spam = [await spammer.chat(f"BUY FOLLOWERS {n}") for n in range(2)]
+    kept = await shopper_socket.chat("is the scarf silk?")
+    await seller_socket.expect("chat-message", text="is the scarf silk?")
+
+    await seller_socket.send({"type": "ban-user", "user_id": buyer.pk})
+    deleted = {(await shopper_socket.expect("message-deleted"))["message_id"] for _ in spam}
+    assert deleted == {line["id"] for line in spam}
+    await shopper_socket.nothing("message-deleted")  # the shopper's own line stays
+
+    # A late joiner's history and the saved chat (the API's scroll-back) agree.
+    late = await open_socket(live_room, label="late visitor")
+    assert [line["id"] for line in late.state["chat"]] == [kept["id"]]
+
+    def showing() -> list[str]:
+        return list(live_room.messages.filter(deleted_at=None).values_list("message_id", flat=True))
+
+    assert await eventually(lambda: showing() == [kept["id"]])
+
+
 async def test_moderator_bans_but_not_the_seller_nor_themselves(
     moderated_room, seller, moderator, buyer, open_socket, refused
 ):
