@@ -3,6 +3,8 @@
 import os
 import shutil
 
+from playwright.sync_api import expect
+
 from conftest import require_service
 
 CHROMIUM_FLAGS = [
@@ -43,3 +45,40 @@ def log_in(page, base_url: str, username: str, password: str) -> None:
 def send_chat(page, text: str) -> None:
     page.get_by_role("textbox", name="Message").fill(text)
     page.get_by_role("button", name="Send", exact=True).click()
+
+
+VIDEO_STATE = """(selector) => {
+  const video = document.querySelector(selector);
+  return {width: video.videoWidth, height: video.videoHeight, time: video.currentTime,
+          paused: video.paused, muted: video.muted};
+}"""
+
+
+def watch_errors(page) -> list[str]:
+    """Script errors on the page (each would be a bug)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def wait_for_pictures(page, selector: str, *, timeout_ms: int = 30000) -> dict:
+    """Wait until the video element shows frames and its clock runs; its state then."""
+    page.wait_for_function(
+        f"() => document.querySelector({selector!r}).videoWidth > 0", timeout=timeout_ms
+    )
+    start = page.evaluate(VIDEO_STATE, selector)
+    page.wait_for_function(
+        f"(t) => document.querySelector({selector!r}).currentTime > t + 1",
+        arg=start["time"],
+        timeout=timeout_ms,
+    )
+    return page.evaluate(VIDEO_STATE, selector)
+
+
+def go_live(page, base_url: str, room_id) -> None:
+    page.goto(f"{base_url}/seller/rooms/{room_id}/studio/")
+    wait_for_pictures(page, "#studio-preview")
+    page.get_by_role("button", name="Go live").click()
+    expect(page.locator("#publish-status")).to_have_attribute(
+        "data-state", "connected", timeout=30000
+    )

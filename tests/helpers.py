@@ -80,24 +80,55 @@ def run_script(path: str, *, env: Mapping[str, str], timeout: float = 60):
     )
 
 
+class Daphne:
+    """A real daphne on a fixed loopback port that can be restarted (to cut every socket and
+    peer connection at once, as a deploy or a crash does)."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        daphne = Path(sys.executable).with_name("daphne")
+        self.process = subprocess.Popen(
+            [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "liveshop.asgi:application"],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            self.process = None
+
+    def crash_and_restart(self) -> None:
+        """Kill the server outright (no goodbyes to anyone), then start a new one."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+        self.process = None
+        self.start()
+
+
 @contextlib.contextmanager
 def daphne_server(env: Mapping[str, str]) -> Iterator[str]:
     """A real daphne process on a free loopback port; yields its base URL."""
-    port = free_port()
-    daphne = Path(sys.executable).with_name("daphne")
-    server = subprocess.Popen(
-        [str(daphne), "-b", "127.0.0.1", "-p", str(port), "liveshop.asgi:application"],
-        cwd=PROJECT_ROOT,
-        env=dict(env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = Daphne(dict(env))
+    server.start()
     try:
-        wait_for_port(port, timeout=30)
-        yield f"http://127.0.0.1:{port}"
+        yield server.base_url
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
 
 
 def site_env(folder: Path, **overrides: str) -> dict[str, str]:

@@ -14,9 +14,8 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import log_in, send_chat
-from tests.helpers import manage, python, run_script, site_env
-from tests.test_browser_video import Daphne, watch_errors
+from tests.browser import log_in, send_chat, watch_errors
+from tests.helpers import Daphne, manage, python, run_script, site_env
 
 pytestmark = pytest.mark.redis
 

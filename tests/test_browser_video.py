@@ -5,17 +5,13 @@ the room socket and the aiortc forwarding unit."""
 
 import json
 import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from conftest import PROJECT_ROOT, free_port, wait_for_port
-from tests.browser import log_in
-from tests.helpers import manage, python, run_script, site_env
+from tests.browser import VIDEO_STATE, go_live, log_in, wait_for_pictures, watch_errors
+from tests.helpers import Daphne, manage, python, run_script, site_env
 
 # Scheduled rooms of the scenario's seller: going live from the studio is what starts them.
 SCHEDULED_ROOMS = """
@@ -37,52 +33,6 @@ rooms = [
 ]
 print(json.dumps([room.pk for room in rooms]))
 """
-
-VIDEO_STATE = """(selector) => {
-  const video = document.querySelector(selector);
-  return {width: video.videoWidth, height: video.videoHeight, time: video.currentTime,
-          paused: video.paused, muted: video.muted};
-}"""
-
-
-class Daphne:
-    """A real daphne on a fixed loopback port that can be restarted (to cut every socket and
-    peer connection at once, as a deploy or a crash does)."""
-
-    def __init__(self, env: dict[str, str]):
-        self.env = env
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        daphne = Path(sys.executable).with_name("daphne")
-        self.process = subprocess.Popen(
-            [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "liveshop.asgi:application"],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-            self.process = None
-
-    def crash_and_restart(self) -> None:
-        """Kill the server outright (no goodbyes to anyone), then start a new one."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(timeout=10)
-        self.process = None
-        self.start()
 
 
 @pytest.fixture(scope="module")
@@ -106,13 +56,6 @@ def video_site(tmp_path_factory):
         server.stop()
 
 
-def watch_errors(page) -> list[str]:
-    """Script errors on the page (each would be a bug)."""
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return errors
-
-
 def sent_offers(page) -> list[dict]:
     """The webrtc-offer frames the page sends over its sockets, as they go."""
     offers: list[dict] = []
@@ -130,20 +73,6 @@ def sent_offers(page) -> list[dict]:
 
     page.on("websocket", on_socket)
     return offers
-
-
-def wait_for_pictures(page, selector: str, *, timeout_ms: int = 30000) -> dict:
-    """Wait until the video element shows frames and its clock runs; its state then."""
-    page.wait_for_function(
-        f"() => document.querySelector({selector!r}).videoWidth > 0", timeout=timeout_ms
-    )
-    start = page.evaluate(VIDEO_STATE, selector)
-    page.wait_for_function(
-        f"(t) => document.querySelector({selector!r}).currentTime > t + 1",
-        arg=start["time"],
-        timeout=timeout_ms,
-    )
-    return page.evaluate(VIDEO_STATE, selector)
 
 
 def test_studio_previews_the_camera_and_lists_the_devices(chromium_media, video_site):
@@ -240,15 +169,6 @@ def test_seller_goes_live_from_the_studio_and_a_buyer_watches_to_the_end(
     finally:
         seller.context.close()
         buyer.context.close()
-
-
-def go_live(page, base_url: str, room_id) -> None:
-    page.goto(f"{base_url}/seller/rooms/{room_id}/studio/")
-    wait_for_pictures(page, "#studio-preview")
-    page.get_by_role("button", name="Go live").click()
-    expect(page.locator("#publish-status")).to_have_attribute(
-        "data-state", "connected", timeout=30000
-    )
 
 
 def test_seller_and_viewer_come_back_by_themselves_after_a_server_crash(chromium_media, video_site):

@@ -23,7 +23,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from tests import journeys
-from tests.browser import log_in, send_chat
+from tests.browser import go_live, log_in, send_chat, wait_for_pictures, watch_errors
 from tests.journeys import (
     DESKTOP,
     ORDERS_FOR_STAFF,
@@ -35,7 +35,6 @@ from tests.journeys import (
     shot,
     widest_elements,
 )
-from tests.test_browser_video import go_live, wait_for_pictures, watch_errors
 
 journey_site = journeys.journey_site  # the module's site (a fixture)
 
