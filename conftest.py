@@ -115,6 +115,9 @@ def _isolated_state(settings, tmp_path):
     no behaviour under test, only the wait."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Background jobs run after commit on the test's own thread, inside its database
+    # transaction (tests/test_background.py runs the real worker thread).
+    settings.BACKGROUND_INLINE = True
     cache.clear()
     yield
     cache.clear()

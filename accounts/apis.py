@@ -4,6 +4,7 @@ seller profiles, following sellers and the feed of their shows."""
 from collections.abc import Mapping
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, serializers, status
@@ -111,7 +112,7 @@ class TokenVerifySerializer(serializers.Serializer):
     def validate(self, attrs):
         token = UntypedToken(attrs["token"])
         if RevokedToken.objects.filter(jti=token.get(api_settings.JTI_CLAIM)).exists():
-            raise TokenError("Token is blacklisted")
+            raise TokenError(_("Token is blacklisted"))
         return {}
 
 
@@ -227,7 +228,7 @@ def seller_or_404(value: str) -> User:
     else:
         seller = selectors.seller_get(seller_id)
     if seller is None:
-        raise exceptions.NotFound("No such seller.")
+        raise exceptions.NotFound(_("No such seller."))
     return seller
 
 

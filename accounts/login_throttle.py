@@ -5,14 +5,19 @@ cannot switch doors. The answer never says whether the account exists."""
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import ngettext
 
 
 class LoginThrottled(Exception):
     def __init__(self, retry_after: int):
         minutes = max(1, round(retry_after / 60))
         super().__init__(
-            f"Too many failed login attempts. Try again in {minutes} minute"
-            f"{'s' if minutes != 1 else ''}."
+            ngettext(
+                "Too many failed login attempts. Try again in %(minutes)s minute.",
+                "Too many failed login attempts. Try again in %(minutes)s minutes.",
+                minutes,
+            )
+            % {"minutes": minutes}
         )
         self.retry_after = retry_after
 

@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 
@@ -81,18 +82,18 @@ def user_update_profile(
         email = User.objects.normalize_email(email.strip())
         validate_email(email)
         if _email_taken(email, exclude=user):
-            raise ValidationError({"email": ["An account with this email already exists."]})
+            raise ValidationError({"email": [_("An account with this email already exists.")]})
         user.email = email
     if display_name is not None:
         user.display_name = display_name.strip()
     if (shop_name is not None or bio is not None) and not user.is_seller:
         raise ApplicationError(
-            "Only sellers have a shop name and bio; become a seller first.", code="not_a_seller"
+            _("Only sellers have a shop name and bio; become a seller first."), code="not_a_seller"
         )
     if shop_name is not None:
         user.shop_name = shop_name.strip()
         if not user.shop_name:
-            raise ValidationError({"shop_name": ["A shop needs a name."]})
+            raise ValidationError({"shop_name": [_("A shop needs a name.")]})
     if bio is not None:
         user.bio = bio.strip()
     if avatar is not None:
@@ -104,10 +105,10 @@ def user_update_profile(
 
 def user_become_seller(*, user: User, shop_name: str, bio: str = "") -> User:
     if user.is_seller:
-        raise ApplicationError("You already have a shop.", code="already_seller", status=409)
+        raise ApplicationError(_("You already have a shop."), code="already_seller", status=409)
     shop_name = shop_name.strip()
     if not shop_name:
-        raise ValidationError({"shop_name": ["A shop needs a name."]})
+        raise ValidationError({"shop_name": [_("A shop needs a name.")]})
     user.role = User.Role.SELLER
     user.shop_name = shop_name
     user.bio = bio.strip()
@@ -130,7 +131,7 @@ def refresh_token_revoke(*, token: RevocableRefreshToken) -> None:
                 expires_at=datetime.fromtimestamp(token["exp"], tz=UTC),
             )
     except IntegrityError:
-        raise TokenError("Token is blacklisted") from None
+        raise TokenError(_("Token is blacklisted")) from None
 
 
 def user_logout_device(*, refresh: str) -> None:
@@ -148,7 +149,7 @@ def refresh_token_rotate(*, refresh: str) -> dict[str, str]:
     user_id = token.get(api_settings.USER_ID_CLAIM)
     user = User.objects.filter(pk=user_id, is_active=True).first() if user_id else None
     if user is None:
-        raise TokenError("No active account found for the given token.")
+        raise TokenError(_("No active account found for the given token."))
     refresh_token_revoke(token=token)
     new_refresh = RevocableRefreshToken.for_user(user)
     return {"access": str(new_refresh.access_token), "refresh": str(new_refresh)}
@@ -165,18 +166,11 @@ def seller_follow(*, follower: User, seller: User) -> tuple[Follow, bool]:
     whether it is new. Only an active seller can be followed (anyone else is "no such
     seller", as the profile is), and never by themselves."""
     if not (seller.is_seller and seller.is_active):
-        raise NotFoundError("No such seller.")
+        raise NotFoundError(_("No such seller."))
     if follower.pk == seller.pk:
-        raise ApplicationError("You cannot follow yourself.", code="cannot_follow_self")
-    existing = Follow.objects.filter(follower=follower, seller=seller).first()
-    if existing is not None:
-        return existing, False
-    try:
-        with transaction.atomic():
-            return Follow.objects.create(follower=follower, seller=seller), True
-    except IntegrityError:
-        # A simultaneous follow (a double tap) got there first: that one stands.
-        return Follow.objects.get(follower=follower, seller=seller), False
+        raise ApplicationError(_("You cannot follow yourself."), code="cannot_follow_self")
+    # get_or_create survives a simultaneous follow (a double tap): the first one stands.
+    return Follow.objects.get_or_create(follower=follower, seller=seller)
 
 
 def seller_unfollow(*, follower: User, seller: User) -> bool:

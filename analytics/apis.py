@@ -37,13 +37,18 @@ class StatsRoomSerializer(serializers.Serializer):
 
 
 class NumbersSerializer(serializers.Serializer):
-    peak_viewers = serializers.IntegerField()
+    peak_viewers = serializers.IntegerField(
+        help_text="The most distinct people in the room at once."
+    )
     unique_viewers = serializers.IntegerField(
-        help_text="Distinct signed-in users and anonymous browsers who joined the room socket "
-        "(the seller excluded)."
+        help_text="Distinct signed-in users and anonymous browsers who were on the room socket "
+        "while the room was live (the seller excluded)."
     )
     chat_messages = serializers.IntegerField()
-    add_to_carts = serializers.IntegerField(help_text="“Add to cart” actions made from the room.")
+    add_to_carts = serializers.IntegerField(
+        help_text="Cart lines put in a cart from the room while it was live (once per cart line "
+        "and room)."
+    )
     orders = serializers.IntegerField(
         help_text="Paid (shipped, delivered) orders with a line bought from the room."
     )
@@ -76,8 +81,16 @@ class SellerRoomStatsSerializer(NumbersSerializer):
     room = StatsRoomSerializer()
 
 
+class TotalsSerializer(NumbersSerializer):
+    peak_viewers = serializers.IntegerField(
+        help_text="The best show's peak (the largest of the shows' peaks, not their sum)."
+    )
+
+
 class SellerStatsSerializer(serializers.Serializer):
-    totals = NumbersSerializer(help_text="All the seller's shows (unique viewers summed).")
+    totals = TotalsSerializer(
+        help_text="All the seller's shows (unique viewers summed, peak viewers the best show's)."
+    )
     room_count = serializers.IntegerField()
     rooms = SellerRoomStatsSerializer(many=True, help_text="The latest 50 shows, newest first.")
     products = SellerProductUnitsSerializer(many=True, help_text="Top 10 products by units.")

@@ -4,10 +4,11 @@
 Where each number comes from:
 - peak viewers, unique viewers: the room socket (rooms/consumers.py) keeps them in the room
   store and persists them on the room with the same coalesced write; for a live room the
-  store's fresher unique count is used.
+  store's fresher unique count is used. Unique viewers are recorded only while the room is
+  live (the seller never). Over all shows, peak viewers is the best show's peak (a maximum).
 - chat messages: ShoppingRoom.total_chat_messages (rooms.services.chat_message_record).
-- add-to-carts: ShoppingRoom.total_add_to_carts, one per "Add to cart" made from the room
-  (orders.services.cart_add with the room).
+- add-to-carts: ShoppingRoom.total_add_to_carts: a cart line put in the cart from the room
+  while it was live, once per cart line and room (orders.services.cart_add with the room).
 - orders, revenue, units: order lines attributed to the room (OrderItem.room, carried from
   the cart line at checkout) of orders that were paid: paid, shipped or delivered. Pending,
   cancelled and refunded orders do not count. Revenue is per currency.
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from asgiref.sync import async_to_sync
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Q, QuerySet, Sum
 
 from accounts.models import User
 from orders.models import Order, OrderItem
@@ -86,7 +87,9 @@ class ProductUnits:
 
 @dataclass
 class Dashboard:
-    totals: RoomStats  # `room` is None: the seller's shows summed up
+    # `room` is None: the seller's shows summed up, except peak_viewers: the best show's
+    # peak (a sum of peaks counts no audience that ever existed).
+    totals: RoomStats
     rooms: list[RoomStats]
     products: list[ProductUnits]
     chart_currency: str | None
@@ -186,7 +189,7 @@ def seller_dashboard(*, seller: User) -> Dashboard:
     # Totals over all the seller's rooms (not only the ones listed).
     sums = rooms_qs.aggregate(
         rooms=Count("pk"),
-        peak_viewers=Sum("peak_viewers"),
+        peak_viewers=Max("peak_viewers"),
         unique_viewers=Sum("unique_viewers"),
         chat_messages=Sum("total_chat_messages"),
         add_to_carts=Sum("total_add_to_carts"),
@@ -204,18 +207,26 @@ def seller_dashboard(*, seller: User) -> Dashboard:
     totals.unique_viewers += sum(
         max(0, row.unique_viewers - row.room.unique_viewers) for row in stats if row.room.is_live
     )
+    orders_in: dict[str, int] = {}  # paid orders per currency
     for row in (
         room_sales.values("currency")
-        .annotate(units=Sum("quantity"), revenue=Sum(LINE_TOTAL))
+        .annotate(
+            orders=Count("order", distinct=True), units=Sum("quantity"), revenue=Sum(LINE_TOTAL)
+        )
         .order_by("currency")
     ):
         totals.units += row["units"] or 0
         totals.revenue.append(Money(row["currency"], row["revenue"] or Decimal("0")))
+        orders_in[row["currency"]] = row["orders"]
 
     # The chart: revenue of the latest shows that went live, oldest first, in the currency
-    # the seller sells most in (the others are in the table).
+    # the seller sells most in (the others are in the table). "Most" by paid orders, ties to
+    # the larger revenue: amounts in different currencies cannot be compared (900 EUR
+    # against 3 x 5 USD says nothing about where the seller sells), order counts can.
     chart_currency = (
-        max(totals.revenue, key=lambda m: m.amount).currency if totals.revenue else None
+        max(totals.revenue, key=lambda m: (orders_in[m.currency], m.amount)).currency
+        if totals.revenue
+        else None
     )
     started = [row for row in stats if row.room.status != ShoppingRoom.Status.SCHEDULED]
     chart_rooms = sorted(

@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from catalog.models import Category, Currency, Product
@@ -51,7 +52,7 @@ def product_create(
     is_active: bool = True,
 ) -> Product:
     if not seller.is_seller:
-        raise PermissionDeniedError("Only sellers can add products. Become a seller first.")
+        raise PermissionDeniedError(_("Only sellers can add products. Become a seller first."))
     product = Product(
         seller=seller,
         name=name.strip(),
@@ -80,10 +81,10 @@ def product_update(
     - an absolute count when no `stock_seen` is given (an API client setting it on purpose).
     """
     if product.seller_id != actor.pk:
-        raise NotFoundError("No such product.")
+        raise NotFoundError(_("No such product."))
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
-        raise ValidationError({name: ["This field cannot be changed."] for name in unknown})
+        raise ValidationError({name: [_("This field cannot be changed.")] for name in unknown})
     new_stock = changes.pop("stock", None)
     changed: list[str] = []
     for field, value in changes.items():
@@ -99,32 +100,34 @@ def product_update(
         setattr(product, field, value)
         changed.append(field)
     if new_stock is not None and (not isinstance(new_stock, int) or new_stock < 0):
-        raise ValidationError({"stock": ["Stock is a whole number, 0 or more."]})
+        raise ValidationError({"stock": [_("Stock is a whole number, 0 or more.")]})
     product.full_clean(exclude=["image", "stock"])
     with transaction.atomic():
         if changed:
             product.save(update_fields=[*changed, "updated_at"])
         if new_stock is not None:
-            _stock_set(product=product, new_stock=new_stock, stock_seen=stock_seen)
-            _stock_told_to_rooms(product)
+            # The seller's form sends the stock with every save: only a real change is news.
+            if _stock_set(product=product, new_stock=new_stock, stock_seen=stock_seen):
+                _stock_told_to_rooms(product)
         if "is_active" in changed and not product.is_active:
             _withdraw_from_rooms(product, actor)
     product.refresh_from_db(fields=["stock"])
     return product
 
 
-def _stock_set(*, product: Product, new_stock: int, stock_seen: int | None) -> None:
+def _stock_set(*, product: Product, new_stock: int, stock_seen: int | None) -> bool:
+    """Answers whether the count changed."""
     products = Product.objects.filter(pk=product.pk)
     if stock_seen is None:
-        products.update(stock=new_stock)
-        return
+        return bool(products.exclude(stock=new_stock).update(stock=new_stock))
     difference = new_stock - stock_seen
     if difference and not products.filter(stock__gte=-difference).update(
         stock=F("stock") + difference
     ):
         raise ValidationError(
-            {"stock": ["Buyers took units meanwhile: there are fewer left than you remove."]}
+            {"stock": [_("Buyers took units meanwhile: there are fewer left than you remove.")]}
         )
+    return bool(difference)
 
 
 def product_deactivate(*, product: Product, actor: User) -> Product:

@@ -17,6 +17,8 @@ from django.http import (
     JsonResponse,
 )
 from django.urls import Resolver404, resolve
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
@@ -40,7 +42,7 @@ class VisitorCsrfCheck(BasePermission):
     """DRF checks CSRF only for users signed in by session. A visitor's cart lives in the
     session too, so its writes get the same check: another site cannot fill it."""
 
-    message = "CSRF check failed: send the csrftoken cookie's value in X-CSRFToken."
+    message = gettext_lazy("CSRF check failed: send the csrftoken cookie's value in X-CSRFToken.")
 
     def has_permission(self, request, view) -> bool:
         if request.method in SAFE_METHODS or request.user.is_authenticated:
@@ -51,6 +53,21 @@ class VisitorCsrfCheck(BasePermission):
             # Raised here: returning False would answer 401 "not authenticated".
             raise exceptions.PermissionDenied(self.message, code="csrf_failed")
         return True
+
+
+class BoundedListField(serializers.ListField):
+    """A ListField that refuses a list over `max_length` before looking at its items: DRF's
+    own checks the length only after validating every item, so a client posting a million
+    ids would cost a million validations before the refusal."""
+
+    def to_internal_value(self, data):
+        if (
+            self.max_length is not None
+            and isinstance(data, list | tuple)
+            and len(data) > self.max_length
+        ):
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -100,7 +117,7 @@ def _as_api_exception(exc: Exception) -> Exception:
         return exceptions.PermissionDenied()
     if isinstance(exc, SuspiciousOperation):
         # e.g. RequestDataTooBig from a huge multipart form.
-        return exceptions.ParseError(str(exc) or "The request could not be read.")
+        return exceptions.ParseError(str(exc) or _("The request could not be read."))
     return exc
 
 
@@ -139,10 +156,10 @@ def _validation_summary(fields: dict) -> str:
     for name, errors in fields.items():
         first = errors[0] if isinstance(errors, list) and errors else errors
         if isinstance(first, dict):
-            return "Some fields are invalid."
+            return _("Some fields are invalid.")
         label = "" if name == "non_field_errors" else f"{name}: "
         return f"{label}{first}"
-    return "Some fields are invalid."
+    return _("Some fields are invalid.")
 
 
 @csrf_exempt  # answers every method with the same refusal; there is nothing to protect
@@ -163,6 +180,8 @@ def api_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
                 return HttpResponsePermanentRedirect(
                     request.path + "/" + (f"?{query}" if query else "")
                 )
-            message = f"No such API endpoint: did you mean {request.path}/ (with the slash)?"
+            message = _("No such API endpoint: did you mean %(path)s/ (with the slash)?") % {
+                "path": request.path
+            }
             return JsonResponse(error_body("not_found", message), status=404)
-    return JsonResponse(error_body("not_found", "No such API endpoint."), status=404)
+    return JsonResponse(error_body("not_found", _("No such API endpoint.")), status=404)

@@ -10,6 +10,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
@@ -31,7 +32,8 @@ def _checked_and_encoded(upload) -> ContentFile:
     limit = settings.MAX_IMAGE_UPLOAD_BYTES
     if size is not None and size > limit:
         raise ValidationError(
-            f"The image is {size / 1_048_576:.1f} MB; the limit is {limit // 1_048_576} MB.",
+            _("The image is %(size).1f MB; the limit is %(limit)s MB.")
+            % {"size": size / 1_048_576, "limit": limit // 1_048_576},
             code="file_too_large",
         )
     try:
@@ -41,12 +43,13 @@ def _checked_and_encoded(upload) -> ContentFile:
             width, height = probe.size
             if image_format not in ALLOWED_FORMATS:
                 raise ValidationError(
-                    "Upload a JPEG, PNG, GIF or WebP image.", code="invalid_image_format"
+                    _("Upload a JPEG, PNG, GIF or WebP image."), code="invalid_image_format"
                 )
             # Checked before decoding anything, so a pixel flood never reaches memory.
             if width * height > settings.MAX_IMAGE_PIXELS:
                 raise ValidationError(
-                    f"The image is {width}x{height} pixels, which is too large.",
+                    _("The image is %(width)sx%(height)s pixels, which is too large.")
+                    % {"width": width, "height": height},
                     code="image_too_large",
                 )
             probe.verify()
@@ -59,7 +62,7 @@ def _checked_and_encoded(upload) -> ContentFile:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
         raise ValidationError(
-            "The file is not a valid image (or it is damaged).", code="invalid_image"
+            _("The file is not a valid image (or it is damaged)."), code="invalid_image"
         ) from None
 
 

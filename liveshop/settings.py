@@ -237,6 +237,11 @@ MAX_IMAGE_PIXELS = 40_000_000
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
+# --- Background jobs (liveshop/background.py) -------------------------------------------
+# False: a worker thread per process runs them after commit. The unit tests set it True to
+# run them on the spot; it is not read from the environment.
+BACKGROUND_INLINE = False
+
 # --- Redis: cache, sessions, channel layer ---------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:

@@ -4,6 +4,7 @@ Every endpoint acts as the caller only: nobody can set a reminder for, read or m
 someone else's notifications (another user's ids are ignored, as unknown ones are)."""
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, serializers, status
@@ -11,7 +12,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from liveshop.api import StandardPagination, error_responses
+from liveshop.api import BoundedListField, StandardPagination, error_responses
 from notifications import selectors, services
 from notifications.models import Notification
 from rooms.apis import IdField, UserSummarySerializer
@@ -40,7 +41,7 @@ def room_or_404(value: str) -> ShoppingRoom:
             .first()
         )
     if room is None:
-        raise exceptions.NotFound("No such room.")
+        raise exceptions.NotFound(_("No such room."))
     return room
 
 
@@ -98,7 +99,7 @@ class MarkReadResultSerializer(serializers.Serializer):
 
 
 class MarkReadInputSerializer(serializers.Serializer):
-    ids = serializers.ListField(
+    ids = BoundedListField(
         child=IdField(queryset=Notification.objects.all()),
         required=False,
         max_length=MAX_IDS,
@@ -110,7 +111,7 @@ class MarkReadInputSerializer(serializers.Serializer):
         has_ids = "ids" in data
         if has_ids == bool(data.get("all")):
             raise serializers.ValidationError(
-                'Send either {"ids": [...]} or {"all": true}.', code="invalid"
+                _('Send either {"ids": [...]} or {"all": true}.'), code="invalid"
             )
         return data
 

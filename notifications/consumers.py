@@ -9,6 +9,7 @@ import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils.translation import gettext as _
 
 from notifications import selectors
 from notifications.events import user_notifications_group
@@ -40,12 +41,13 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             {
                 "type": "error",
                 "code": "unknown_type",
-                "message": "This socket only sends; use the API to mark notifications read.",
+                "message": _("This socket only sends; use the API to mark notifications read."),
             }
         )
 
-    async def notification_event(self, message: dict) -> None:
-        await self.send_event(message["event"])
+    async def notification_events(self, message: dict) -> None:
+        for event in message["events"]:
+            await self.send_event(event)
 
     async def send_event(self, event: dict) -> None:
         await self.send(text_data=json.dumps(event))

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from liveshop.background import run_after_commit
 from liveshop.errors import NotFoundError
 from notifications import selectors
 from notifications.events import user_events_on_commit
@@ -35,15 +36,8 @@ def room_reminder_set(*, user: User, room: ShoppingRoom) -> tuple[RoomReminder, 
             if room.is_live
             else _("This show has ended; there is nothing to be reminded of.")
         )
-    existing = RoomReminder.objects.filter(user=user, room=room).first()
-    if existing is not None:
-        return existing, False
-    try:
-        with transaction.atomic():
-            return RoomReminder.objects.create(user=user, room=room), True
-    except IntegrityError:
-        # A simultaneous "Remind me" (a double tap) got there first: that one stands.
-        return RoomReminder.objects.get(user=user, room=room), False
+    # get_or_create survives a simultaneous "Remind me" (a double tap): the first one stands.
+    return RoomReminder.objects.get_or_create(user=user, room=room)
 
 
 def room_reminder_unset(*, user: User, room: ShoppingRoom) -> bool:
@@ -67,14 +61,26 @@ def _create_ignoring_duplicates(rows: list[Notification]) -> None:
             pass
 
 
-def notifications_room_live(*, room: ShoppingRoom) -> list[Notification]:
+def notifications_room_live(*, room: ShoppingRoom) -> int:
     """Tell everyone who asked (a reminder) or follows the seller that `room` is live: one
-    notification each (never two for one show, even if called again), pushed after commit
-    to their open pages with their new unread count. Answers the new notifications."""
+    notification each (never two for one show, so running it again only finishes what a
+    crash interrupted), pushed to their open pages with their new unread count. Works in
+    batches of BATCH_SIZE users, each in its own transaction, so a show with 100,000
+    followers never holds one huge transaction nor one query with 100,000 ids. Answers how
+    many notifications it made."""
     room = ShoppingRoom.objects.select_related("seller").get(pk=room.pk)
     if not room.is_live:
-        return []  # ended (or never opened) by the time we got here: nothing to join
+        return 0  # ended (or never opened) by the time we got here: nothing to join
     recipients = selectors.room_live_recipients(room)
+    user_ids = sorted(recipients)
+    made = 0
+    for start in range(0, len(user_ids), BATCH_SIZE):
+        batch = {user_id: recipients[user_id] for user_id in user_ids[start : start + BATCH_SIZE]}
+        made += _notify_batch(room, batch)
+    return made
+
+
+def _notify_batch(room: ShoppingRoom, recipients: dict) -> int:
     kind = Notification.Kind.ROOM_LIVE
     with transaction.atomic():
         already = set(
@@ -97,43 +103,38 @@ def notifications_room_live(*, room: ShoppingRoom) -> list[Notification]:
                 if user_id not in already
             ]
         )
+        new_ids = [user_id for user_id in recipients if user_id not in already]
         created = list(
-            selectors.notifications_of_room(room=room, kind=kind).exclude(user_id__in=already)
+            selectors.notifications_of_room(room=room, kind=kind).filter(user_id__in=new_ids)
         )
         counts = selectors.unread_counts(n.user_id for n in created)
-        messages = []
-        for notification in created:
-            messages.append(
+        user_events_on_commit(
+            [
                 (
                     notification.user_id,
-                    {
-                        "type": "notification",
-                        "notification": selectors.notification_summary(notification),
-                    },
+                    [
+                        {
+                            "type": "notification",
+                            "notification": selectors.notification_summary(notification),
+                        },
+                        {"type": "unread-count", "count": counts[notification.user_id]},
+                    ],
                 )
-            )
-            messages.append(
-                (
-                    notification.user_id,
-                    {"type": "unread-count", "count": counts[notification.user_id]},
-                )
-            )
-        user_events_on_commit(messages)
-    return created
+                for notification in created
+            ]
+        )
+    return len(created)
 
 
 def notifications_room_live_on_commit(*, room: ShoppingRoom) -> None:
-    """The go-live hook (rooms.services.room_go_live): notify once the room's own write has
-    committed. A failure here is logged, never raised: the show is live either way."""
+    """The go-live hook (rooms.services.room_go_live): notify in the background once the
+    room's own write has committed (liveshop.background), so going live answers at once
+    however many followers the seller has. A failure is logged: the show is live either way."""
     room_id = room.pk
-
-    def notify() -> None:
-        try:
-            notifications_room_live(room=ShoppingRoom(pk=room_id))
-        except Exception:
-            logger.exception("could not notify that room %s went live", room_id)
-
-    transaction.on_commit(notify)
+    run_after_commit(
+        lambda: notifications_room_live(room=ShoppingRoom(pk=room_id)),
+        name=f"notify that room {room_id} is live",
+    )
 
 
 def notifications_mark_read(*, user: User, ids: Iterable | None = None, all: bool = False) -> int:
@@ -150,5 +151,5 @@ def notifications_mark_read(*, user: User, ids: Iterable | None = None, all: boo
         changed = notifications.update(read_at=timezone.now())
         if changed:
             count = selectors.unread_count(user)
-            user_events_on_commit([(user.pk, {"type": "unread-count", "count": count})])
+            user_events_on_commit([(user.pk, [{"type": "unread-count", "count": count}])])
     return changed

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import exceptions, generics, serializers, status
@@ -199,7 +200,8 @@ class CartItemAddInputSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         help_text="The shopping room the add is made from, for the seller's numbers. Counted "
-        "only when the room lists the product; otherwise ignored (the add still happens).",
+        "only while the room is live and lists the product; otherwise ignored (the add still "
+        "happens).",
     )
 
     def validate_product_id(self, value) -> Product:
@@ -208,7 +210,9 @@ class CartItemAddInputSerializer(serializers.Serializer):
         # is when the product in the spotlight goes off sale during the show.
         product = Product.objects.select_related("seller").filter(pk=value).first()
         if product is None:
-            raise serializers.ValidationError(f"There is no product with id “{value}”.")
+            raise serializers.ValidationError(
+                _("There is no product with id “%(id)s”.") % {"id": value}
+            )
         return product
 
 
@@ -311,7 +315,7 @@ class CartItemApi(APIView):
             lines = cart.items.select_related("product", "product__seller")
             item = lines.filter(pk=item_pk).first()
         if item is None:
-            raise exceptions.NotFound("No such item in your cart.")
+            raise exceptions.NotFound(_("No such item in your cart."))
         return cart, item
 
     @extend_schema(
@@ -380,7 +384,7 @@ class OrderLookupMixin:
         pk = pk_or_404(Order, self.kwargs["pk"])
         order = self.get_queryset().filter(pk=pk).first()
         if order is None:
-            raise exceptions.NotFound("No such order.")
+            raise exceptions.NotFound(_("No such order."))
         return order
 
 

@@ -13,12 +13,14 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from catalog.models import Product
@@ -28,6 +30,7 @@ from orders.exceptions import CartError, IllegalOrderTransition, OutOfStock
 from orders.models import Cart, CartItem, Order, OrderEvent, OrderItem, PaymentEvent
 from rooms.models import ShoppingRoom
 from rooms.services import room_record_add_to_cart, rooms_product_stock_changed
+from rooms.store import SEEN_TTL, get_store
 
 logger = logging.getLogger(__name__)
 Status = Order.Status
@@ -72,36 +75,66 @@ def cart_for_session(*, session) -> Cart:
 
 def _check_quantity(product: Product, quantity: int) -> None:
     if not product.is_active or not product.seller.is_active:
-        raise CartError(f"“{product.name}” is no longer on sale.", code="product_unavailable")
-    if quantity < 1 or quantity > MAX_QUANTITY_PER_LINE:
         raise CartError(
-            f"Choose a quantity from 1 to {MAX_QUANTITY_PER_LINE}.",
-            code="invalid_quantity",
-            fields={"quantity": [f"Choose a quantity from 1 to {MAX_QUANTITY_PER_LINE}."]},
+            _("“%(name)s” is no longer on sale.") % {"name": product.name},
+            code="product_unavailable",
         )
+    if quantity < 1 or quantity > MAX_QUANTITY_PER_LINE:
+        message = _("Choose a quantity from 1 to %(max)s.") % {"max": MAX_QUANTITY_PER_LINE}
+        raise CartError(message, code="invalid_quantity", fields={"quantity": [message]})
     if quantity > product.stock:
-        left = f"only {product.stock} left" if product.stock else "sold out"
+        # Whole sentences, not a "left" fragment, so translators see what they translate.
+        message = (
+            _("“%(name)s” is only %(stock)s left.")
+            if product.stock
+            else _("“%(name)s” is sold out.")
+        ) % {"name": product.name, "stock": product.stock}
         raise CartError(
-            f"“{product.name}” is {left}.",
+            message,
             code="out_of_stock",
-            fields={"quantity": [f"Only {product.stock} in stock."]},
+            fields={"quantity": [_("Only %(stock)s in stock.") % {"stock": product.stock}]},
         )
 
 
 def cart_add(*, cart: Cart, product: Product, quantity: int = 1, room_id=None) -> CartItem:
     """Add `quantity` more of `product` (adding to what the cart already holds).
 
-    `room_id`: the shopping room the add was made from. It counts for that room's numbers
-    only if the room lists the product; any other room is ignored (the add itself goes
-    through: a room's product list can change while its page is open)."""
+    `room_id`: the shopping room the add was made from. The line is attributed to it (its
+    sales count for the room) only while the room is live and lists the product; any other
+    room is ignored (the add itself goes through: a room's product list or status can change
+    while its page is open). The room's "Added to cart" counts once per cart line and room:
+    only when the line's room changes to this one, and once per cart, product and room (see
+    _first_add_from_room), so repeated adds or add/remove loops cannot inflate it."""
     if cart.user_id is not None and cart.user_id == product.seller_id:
-        raise CartError("This is your own product: you cannot buy it.", code="own_product")
+        raise CartError(_("This is your own product: you cannot buy it."), code="own_product")
     item = _cart_add(cart=cart, product=product, quantity=quantity)
-    if room_id is not None and ShoppingRoom.objects.filter(pk=room_id, products=product).exists():
-        CartItem.objects.filter(pk=item.pk).update(room_id=room_id)
+    if (
+        room_id is not None
+        and ShoppingRoom.objects.filter(
+            pk=room_id, status=ShoppingRoom.Status.LIVE, products=product
+        ).exists()
+    ):
+        # Conditional, so that of two racing adds of one line only one sees the change.
+        moved = CartItem.objects.filter(pk=item.pk).exclude(room_id=room_id).update(room_id=room_id)
         item.room_id = room_id
-        room_record_add_to_cart(room_id=room_id)
+        if moved and _first_add_from_room(cart=cart, product=product, room_id=room_id):
+            room_record_add_to_cart(room_id=room_id)
     return item
+
+
+def _first_add_from_room(*, cart: Cart, product: Product, room_id) -> bool:
+    """Whether this cart puts this product in from this room for the first time. A removed
+    line leaves no trace in the database, so the room store remembers it (a claim that
+    expires with the room's unique-viewer set; a show is over long before). The cart's
+    creation time is part of the key: a cart id can be reused (SQLite after a rollback)."""
+    store = get_store()
+    key = f"add-to-cart:{room_id}:{cart.pk}.{cart.created_at.timestamp()}:{product.pk}"
+    token = uuid.uuid4().hex  # ours: the claim answers it back only if this add won
+    try:
+        return async_to_sync(store.value_claim)(key, token, ttl=SEEN_TTL) == token
+    except Exception:  # the store is down: the line rule above still holds, count it
+        logger.warning("could not check add-to-cart repeats in the room store", exc_info=True)
+        return True
 
 
 def _cart_add(*, cart: Cart, product: Product, quantity: int) -> CartItem:
@@ -123,7 +156,7 @@ def _cart_add(*, cart: Cart, product: Product, quantity: int) -> CartItem:
 
 def cart_set_quantity(*, cart: Cart, item: CartItem, quantity: int) -> CartItem:
     if item.cart_id != cart.pk:
-        raise NotFoundError("No such cart item.")
+        raise NotFoundError(_("No such cart item."))
     _check_quantity(item.product, quantity)
     item.quantity = quantity
     item.save(update_fields=["quantity"])
@@ -132,7 +165,7 @@ def cart_set_quantity(*, cart: Cart, item: CartItem, quantity: int) -> CartItem:
 
 def cart_remove(*, cart: Cart, item: CartItem) -> None:
     if item.cart_id != cart.pk:
-        raise NotFoundError("No such cart item.")
+        raise NotFoundError(_("No such cart item."))
     item.delete()
 
 
@@ -171,14 +204,18 @@ def order_transition(
     """Move `order` to `to` if the table allows it; write an OrderEvent. A conditional update
     makes the check and the move one step, so racing requests cannot both move it."""
     if to not in TRANSITIONS[order.status]:
-        raise IllegalOrderTransition(f"A {order.status} order cannot become {to}.")
+        raise IllegalOrderTransition(
+            _("A %(status)s order cannot become %(to)s.") % {"status": order.status, "to": to}
+        )
     with transaction.atomic():
         moved = Order.objects.filter(pk=order.pk, status=order.status).update(
             status=to, updated_at=timezone.now(), **fields
         )
         if not moved:
             order.refresh_from_db()
-            raise IllegalOrderTransition(f"The order is already {order.status}.")
+            raise IllegalOrderTransition(
+                _("The order is already %(status)s.") % {"status": order.status}
+            )
         OrderEvent.objects.create(
             order=order, from_status=order.status, to_status=to, actor=actor, note=note
         )
@@ -196,7 +233,7 @@ def order_review_resolve(*, order: Order, actor: User, note: str = "") -> Order:
     """Staff have looked at a flagged order (e.g. a payment that did not match, or a refund
     to make): clear the flag and say so in the order's history."""
     if not actor.is_staff:
-        raise NotFoundError("No such order.")
+        raise NotFoundError(_("No such order."))
     with transaction.atomic():
         Order.objects.filter(pk=order.pk).update(needs_review=False)
         OrderEvent.objects.create(
@@ -207,9 +244,10 @@ def order_review_resolve(*, order: Order, actor: User, note: str = "") -> Order:
 
 
 def _release_stock(order: Order) -> None:
-    for item in order.items.all():
+    items = list(order.items.all())  # read once: the lines serve both loops
+    for item in items:
         Product.objects.filter(pk=item.product_id).update(stock=F("stock") + item.quantity)
-    rooms_product_stock_changed(product_ids=[item.product_id for item in order.items.all()])
+    rooms_product_stock_changed(product_ids=[item.product_id for item in items])
 
 
 # --- checkout ----------------------------------------------------------------------------
@@ -220,17 +258,18 @@ def checkout_create_order(*, user: User) -> Order:
     cart = cart_for_user(user=user)
     items = list(cart.items.select_related("product", "product__seller"))
     if not items:
-        raise CartError("Your cart is empty.", code="cart_empty")
+        raise CartError(_("Your cart is empty."), code="cart_empty")
     currencies = {item.product.currency for item in items}
     if len(currencies) > 1:
         raise CartError(
-            "Your cart mixes currencies; check out one currency at a time.",
+            _("Your cart mixes currencies; check out one currency at a time."),
             code="mixed_currencies",
         )
     for item in items:
         if not item.product.is_active or not item.product.seller.is_active:
             raise CartError(
-                f"“{item.product.name}” is no longer on sale; remove it from your cart.",
+                _("“%(name)s” is no longer on sale; remove it from your cart.")
+                % {"name": item.product.name},
                 code="product_unavailable",
             )
     with transaction.atomic():
@@ -240,10 +279,10 @@ def checkout_create_order(*, user: User) -> Order:
         # orders; deleting the whole cart at the end also dropped a line added meanwhile
         # that was never ordered. The race loser now deletes fewer rows than it read and
         # stops; an error below rolls the claim back with everything else.
-        claimed, _ = CartItem.objects.filter(pk__in=[item.pk for item in items]).delete()
+        claimed, _per_model = CartItem.objects.filter(pk__in=[item.pk for item in items]).delete()
         if claimed != len(items):
             raise CartError(
-                "Your cart changed during checkout; check it and try again.",
+                _("Your cart changed during checkout; check it and try again."),
                 code="cart_changed",
                 status=409,
             )
@@ -258,7 +297,8 @@ def checkout_create_order(*, user: User) -> Order:
                 # Leaving the atomic block undoes the lines already reserved.
                 left = Product.objects.filter(pk=item.product_id).values_list("stock", flat=True)
                 raise OutOfStock(
-                    f"“{item.product.name}” ran out: only {left.first() or 0} left.",
+                    _("“%(name)s” ran out: only %(stock)s left.")
+                    % {"name": item.product.name, "stock": left.first() or 0},
                     fields={"product_id": [str(item.product_id)]},
                 )
         rooms_product_stock_changed(product_ids=[item.product_id for item in items])
@@ -295,7 +335,7 @@ def checkout_payment_url(*, order: Order, success_url: str, cancel_url: str) -> 
     """Where the buyer pays for a pending order. Asking again (a retry, a double click)
     answers the same payment page: the Stripe session is created once per order."""
     if order.status != Status.PENDING:
-        raise IllegalOrderTransition("This order is not waiting for payment.")
+        raise IllegalOrderTransition(_("This order is not waiting for payment."))
     if order.checkout_url:
         return order.checkout_url
     if order.payment_backend == "dummy":
@@ -316,7 +356,7 @@ def checkout_payment_url(*, order: Order, success_url: str, cancel_url: str) -> 
 
 def order_cancel_by_buyer(*, order: Order, buyer: User) -> Order:
     if order.buyer_id != buyer.pk:
-        raise NotFoundError("No such order.")
+        raise NotFoundError(_("No such order."))
     order = _cancel_pending(order=order, actor=buyer, note="Cancelled by the buyer")
     if order.payment_backend == "stripe" and order.checkout_session_id:
         # Close the Stripe page too, so the buyer cannot pay an order that no longer holds
@@ -349,7 +389,7 @@ def orders_expire_overdue() -> int:
 
 def order_ship(*, order: Order, seller: User, tracking_number: str = "") -> Order:
     if not order.items.filter(seller=seller).exists():
-        raise NotFoundError("No such order.")
+        raise NotFoundError(_("No such order."))
     tracking_number = tracking_number.strip()[:100]
     note = f"Shipped; tracking {tracking_number}" if tracking_number else "Shipped"
     return order_transition(
@@ -359,7 +399,7 @@ def order_ship(*, order: Order, seller: User, tracking_number: str = "") -> Orde
 
 def order_mark_delivered(*, order: Order, actor: User) -> Order:
     if not (order.buyer_id == actor.pk or order.items.filter(seller=actor).exists()):
-        raise NotFoundError("No such order.")
+        raise NotFoundError(_("No such order."))
     return order_transition(order=order, to=Status.DELIVERED, actor=actor, note="Delivered")
 
 
@@ -447,7 +487,7 @@ def payment_event_process(*, event: dict) -> str:
     (or a concurrent duplicate) changes nothing."""
     event_id, event_type = str(event.get("id", "")), str(event.get("type", ""))
     if not event_id:
-        raise ApplicationError("The event has no id.", code="invalid_event")
+        raise ApplicationError(_("The event has no id."), code="invalid_event")
     handler = PAYMENT_EVENT_HANDLERS.get(event_type)
     if PaymentEvent.objects.filter(event_id=event_id).exists():
         return "duplicate"
@@ -487,7 +527,7 @@ def dummy_payment_token_valid(*, order: Order, token: str) -> bool:
 def dummy_payment_complete(*, order: Order, buyer: User, pay: bool) -> Order:
     """The dummy backend's Pay / Cancel buttons: the very same path as Stripe's webhook."""
     if order.buyer_id != buyer.pk or order.payment_backend != "dummy":
-        raise NotFoundError("No such order.")
+        raise NotFoundError(_("No such order."))
     obj = {
         "id": f"dummy_session_{order.pk}",
         "client_reference_id": str(order.pk),

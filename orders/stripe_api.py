@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import stripe
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from orders.exceptions import InvalidWebhook, PaymentProviderError
 from orders.models import Order
@@ -59,8 +60,10 @@ def checkout_session_create(*, order: Order, success_url: str, cancel_url: str) 
         )
     except stripe.StripeError as exc:
         raise PaymentProviderError(
-            "The payment service is not answering right now. Your items are reserved: "
-            "try paying again in a moment from your order."
+            _(
+                "The payment service is not answering right now. Your items are reserved: "
+                "try paying again in a moment from your order."
+            )
         ) from exc
     return session.id, session.url
 
@@ -70,7 +73,7 @@ def checkout_session_expire(*, session_id: str) -> None:
     try:
         _client().v1.checkout.sessions.expire(session_id)
     except stripe.StripeError as exc:
-        raise PaymentProviderError("The payment page could not be closed.") from exc
+        raise PaymentProviderError(_("The payment page could not be closed.")) from exc
 
 
 def webhook_event(payload: bytes, signature: str | None) -> dict:

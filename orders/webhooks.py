@@ -4,6 +4,7 @@ import logging
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 def stripe_webhook(request: HttpRequest) -> JsonResponse:
     if not settings.STRIPE_WEBHOOK_SECRET:
         return JsonResponse(
-            error_body("webhook_not_configured", "Stripe webhooks are not configured here."),
+            error_body("webhook_not_configured", _("Stripe webhooks are not configured here.")),
             status=400,
         )
     try:
@@ -27,7 +28,8 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
     except InvalidWebhook as exc:
         logger.warning("refused a Stripe webhook: %s", exc)
         return JsonResponse(
-            error_body("invalid_signature", "The webhook signature does not verify."), status=400
+            error_body("invalid_signature", _("The webhook signature does not verify.")),
+            status=400,
         )
     # A database error here propagates as a 500: the event is not recorded as processed,
     # so Stripe's redelivery fulfils it (exactly once).

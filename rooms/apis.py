@@ -12,6 +12,7 @@ from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -26,6 +27,7 @@ from analytics.apis import IsSellerOrStaff, RoomStatsSerializer, room_stats_data
 from catalog.apis import ProductSerializer, SellerSummarySerializer
 from catalog.models import Product
 from catalog.selectors import products_on_sale
+from liveshop.api import BoundedListField
 from rooms import selectors, services
 from rooms.filters import RoomFilter
 from rooms.models import ChatMessage, ShoppingRoom
@@ -238,7 +240,7 @@ class IdField(serializers.PrimaryKeyRelatedField):
         self.fail("invalid_id", value=shown if len(shown) <= 30 else f"{shown[:30]}…")
 
 
-class IdListField(serializers.ListField):
+class IdListField(BoundedListField):
     """A list of ids of objects in `queryset`, looked up with one query (DRF's
     PrimaryKeyRelatedField(many=True) makes one per id). An id outside the queryset (another
     seller's product) gets the same answer as an unknown one, so nothing leaks."""
@@ -249,13 +251,6 @@ class IdListField(serializers.ListField):
         super().__init__(child=IdField(queryset=queryset), **kwargs)
 
     def to_internal_value(self, data):
-        # Checked before anything is looked up, so a huge list costs nothing.
-        if (
-            self.max_length is not None
-            and isinstance(data, list | tuple)
-            and len(data) > self.max_length
-        ):
-            self.fail("max_length", max_length=self.max_length)
         ids = list(dict.fromkeys(super().to_internal_value(data)))
         found = self.child.get_queryset().in_bulk(ids)
         missing = [value for value in ids if value not in found]
@@ -428,7 +423,7 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             if user.is_seller:
                 raise exceptions.NotFound()
             raise exceptions.PermissionDenied(
-                "Only the seller and moderators can spotlight products."
+                _("Only the seller and moderators can spotlight products.")
             )
         data = SpotlightInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -16,6 +16,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from analytics.visitors import viewer_identity
 from liveshop.converters import PrimaryKeyConverter
@@ -66,23 +67,30 @@ def _background_done(task: asyncio.Task) -> None:
 
 
 async def announce_viewer_count(room_id: str) -> None:
-    """Tell the room its distinct-viewer count when it changed, at most twice a second.
+    """Tell the room its distinct-viewer count when it changed, at most twice a second, and
+    save the room's peak and unique viewers when either changed.
 
     Whoever takes the room's short lock announces, then checks again after the interval,
     so changes made meanwhile (on any server process) are coalesced into one message."""
     store = get_store()
     lock = f"viewer-count:{room_id}"
-    sent_key = f"viewer-count-sent:{room_id}"
+    sent_key = f"viewer-count-sent:{room_id}"  # "<count> <unique>" last handled
     while await store.acquire(lock, ttl=VIEWER_COUNT_INTERVAL * 4):
         try:
             while True:
-                count = await store.viewer_count(room_id)
-                if str(count) == await store.value_get(sent_key):
+                # The pair, not the count alone: one viewer leaving and another arriving
+                # within an interval leaves the count as it was but adds a unique viewer,
+                # which must still be saved.
+                count, unique, state = await _viewer_numbers(store, room_id)
+                sent = await store.value_get(sent_key)
+                if state == sent:
                     break
-                await store.value_set(sent_key, str(count), ttl=3600)
-                await room_event_send(room_group(room_id), {"type": "viewer-count", "count": count})
+                await store.value_set(sent_key, state, ttl=3600)
+                if sent is None or sent.split()[0] != str(count):  # viewers see the count only
+                    await room_event_send(
+                        room_group(room_id), {"type": "viewer-count", "count": count}
+                    )
                 # The distinct-viewer count rides on the same coalesced write as the peak.
-                (unique,) = await store.viewers_seen([room_id])
                 await database_sync_to_async(services.room_record_viewers)(
                     room_id=room_id, count=count, unique=unique
                 )
@@ -94,8 +102,15 @@ async def announce_viewer_count(room_id: str) -> None:
         # left the announcing to us (with the Redis store every call above yields, and other
         # processes run meanwhile): look once more now that the lock is free, else that
         # change would go unannounced until the next one.
-        if str(await store.viewer_count(room_id)) == await store.value_get(sent_key):
+        if (await _viewer_numbers(store, room_id))[2] == await store.value_get(sent_key):
             return
+
+
+async def _viewer_numbers(store, room_id: str) -> tuple[int, int, str]:
+    """The room's live and unique viewer counts, and the pair as the announcer records it."""
+    count = await store.viewer_count(room_id)
+    (unique,) = await store.viewers_seen([room_id])
+    return count, unique, f"{count} {unique}"
 
 
 class Refusal(Exception):
@@ -112,10 +127,10 @@ def _id_field(frame: dict, name: str, *, nullable: bool = False) -> str | None:
     if value is None and nullable and name in frame:
         return None
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise Refusal("invalid", f"`{name}` must be an id.")
+        raise Refusal("invalid", _("`%(name)s` must be an id.") % {"name": name})
     value = str(value)
     if not ID_PATTERN.fullmatch(value):
-        raise Refusal("invalid", f"`{name}` must be an id.")
+        raise Refusal("invalid", _("`%(name)s` must be an id.") % {"name": name})
     # One spelling per id ("007" is 7), so bans, mutes and groups use one key.
     return str(int(value)) if value.isdigit() else value
 
@@ -123,7 +138,11 @@ def _id_field(frame: dict, name: str, *, nullable: bool = False) -> str | None:
 def _int_field(frame: dict, name: str, *, low: int, high: int) -> int:
     value = frame.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise Refusal("invalid", f"`{name}` must be a whole number from {low} to {high}.")
+        raise Refusal(
+            "invalid",
+            _("`%(name)s` must be a whole number from %(low)s to %(high)s.")
+            % {"name": name, "low": low, "high": high},
+        )
     return value
 
 
@@ -157,10 +176,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             f"user:{self.user.pk}" if self.user.is_authenticated else f"anon:{self.channel_name}"
         )
         viewer_count = await self.store.viewer_join(self.room_id, self.viewer_key)
-        if self.role != "seller":  # the host is not one of the show's viewers
-            await self.store.viewer_seen(
-                self.room_id, viewer_identity(self.scope, self.channel_name)
-            )
+        if self.room_status == ShoppingRoom.Status.LIVE:
+            await self._record_viewer()
         self.joined = True
         await self._send_room_state(room, viewer_count)
         if self.user.is_authenticated and self.role != "seller":
@@ -169,6 +186,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 {"type": "join-room", "user": selectors.user_summary(self.user)},
             )
         run_in_background(announce_viewer_count(self.room_id))
+
+    async def _record_viewer(self) -> None:
+        """Count this socket's person among the show's unique viewers. Only while the room is
+        live (called on connect, and for open sockets when the room goes live): people who
+        open the page before the show count once it starts, those who open it after it ended
+        never do, else conversion (orders / unique viewers) would be too low."""
+        if self.role != "seller":  # the host is not one of the show's viewers
+            await self.store.viewer_seen(
+                self.room_id, viewer_identity(self.scope, self.channel_name)
+            )
 
     def _load_room(self) -> ShoppingRoom | None:
         room = selectors.room_with_details(self.room_id)
@@ -246,7 +273,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             frame = self._parse(text_data, bytes_data)
             handler = self.HANDLERS.get(frame["type"])
             if handler is None:
-                raise Refusal("unknown_type", f"Unknown message type {frame['type']!r:.60}.")
+                raise Refusal(
+                    "unknown_type",
+                    _("Unknown message type %(type)s.") % {"type": repr(frame["type"])[:60]},
+                )
             await handler(self, frame)
         except Refusal as refusal:
             await self.send_error(refusal.code, refusal.message)
@@ -257,25 +287,28 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except Exception:
             # A bug must cost this one frame, never the socket or anyone else's.
             logger.exception("room socket frame failed")
-            await self.send_error("server_error", "Something went wrong; please try again.")
+            await self.send_error("server_error", _("Something went wrong; please try again."))
 
     def _parse(self, text_data: str | None, bytes_data: bytes | None) -> dict:
         try:
             if text_data is None:
-                raise Refusal("invalid_frame", "Send JSON text frames, not binary ones.")
+                raise Refusal("invalid_frame", _("Send JSON text frames, not binary ones."))
             # The limit is in bytes, as its message says: counting characters let 16 K of
             # non-ASCII text (up to 64 KB in UTF-8) through. The character check goes first
             # so that a huge frame is refused without encoding it.
             if len(text_data) > MAX_FRAME_CHARS or (
                 len(text_data.encode("utf-8", "surrogatepass")) > MAX_FRAME_CHARS
             ):
-                raise Refusal("frame_too_large", f"Frames are limited to {MAX_FRAME_CHARS} bytes.")
+                raise Refusal(
+                    "frame_too_large",
+                    _("Frames are limited to %(max)s bytes.") % {"max": MAX_FRAME_CHARS},
+                )
             try:
                 frame = json.loads(text_data)
             except (ValueError, RecursionError):
-                raise Refusal("invalid_json", "Frames must be JSON objects.") from None
+                raise Refusal("invalid_json", _("Frames must be JSON objects.")) from None
             if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-                raise Refusal("invalid_frame", 'Frames must be JSON objects with a "type".')
+                raise Refusal("invalid_frame", _('Frames must be JSON objects with a "type".'))
             return frame
         except Refusal:
             self.bad_frames += 1
@@ -291,7 +324,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     def _require_user(self, action: str) -> None:
         if not self.user.is_authenticated:
-            raise Refusal("login_required", f"Log in to {action}.")
+            # Translators: %(action)s is "chat", "join the queue" or "leave the queue".
+            raise Refusal("login_required", _("Log in to %(action)s.") % {"action": action})
 
     async def _require_moderator(self) -> None:
         """Checked against the database on every use: a moderator the seller removed (or a
@@ -299,40 +333,50 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.role not in {"seller", "moderator"} or not await database_sync_to_async(
             selectors.user_may_moderate_room
         )(room_id=self.room_id, user=self.user):
-            raise Refusal("permission_denied", "Only the seller and moderators can do that.")
+            raise Refusal("permission_denied", _("Only the seller and moderators can do that."))
 
     def _require_open(self) -> None:
         if self.room_status == ShoppingRoom.Status.ENDED:
-            raise Refusal("room_ended", "This room has ended.")
+            raise Refusal("room_ended", _("This room has ended."))
 
     # --- chat ----------------------------------------------------------------------------
     async def on_chat_message(self, frame: dict) -> None:
-        self._require_user("chat")
+        self._require_user(_("chat"))
         self._require_open()
         text = frame.get("text")
         if not isinstance(text, str):
-            raise Refusal("invalid", "`text` must be a string.")
+            raise Refusal("invalid", _("`text` must be a string."))
         text = CONTROL_CHARACTERS.sub("", text).strip()
         if not 1 <= len(text) <= CHAT_MAX_CHARS:
-            raise Refusal("invalid", f"Messages are 1 to {CHAT_MAX_CHARS} characters.")
+            raise Refusal(
+                "invalid",
+                _("Messages are 1 to %(max)s characters.") % {"max": CHAT_MAX_CHARS},
+            )
         if await self.store.is_banned(self.room_id, self.user.pk):
-            raise Refusal("banned", "You were banned from this room.")
+            raise Refusal("banned", _("You were banned from this room."))
         muted = await self.store.muted_for(self.room_id, self.user.pk)
         if muted:
-            raise Refusal("muted", f"You are muted in this room for {muted} more seconds.")
+            raise Refusal(
+                "muted",
+                _("You are muted in this room for %(seconds)s more seconds.") % {"seconds": muted},
+            )
         limit, window = CHAT_RATE
         if not await self.store.hit(
             f"chat:{self.room_id}:{self.user.pk}", limit=limit, window=window
         ):
             raise Refusal(
-                "rate_limited", f"Slow down: at most {limit} messages per {window:.0f} s."
+                "rate_limited",
+                _("Slow down: at most %(limit)s messages per %(window).0f s.")
+                % {"limit": limit, "window": window},
             )
         if self.role not in {"seller", "moderator"}:
             slow = await self.store.slow_mode_get(self.room_id)
             if slow and not await self.store.acquire(
                 f"slow:{self.room_id}:{self.user.pk}", ttl=slow
             ):
-                raise Refusal("slow_mode", f"Slow mode: one message every {slow} s.")
+                raise Refusal(
+                    "slow_mode", _("Slow mode: one message every %(slow)s s.") % {"slow": slow}
+                )
         sent_at = timezone.now()
         message = {
             "type": "chat-message",
@@ -366,10 +410,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     # --- queue ---------------------------------------------------------------------------
     async def on_join_queue(self, frame: dict) -> None:
-        self._require_user("join the queue")
+        self._require_user(_("join the queue"))
         self._require_open()
         if await self.store.is_banned(self.room_id, self.user.pk):
-            raise Refusal("banned", "You were banned from this room.")
+            raise Refusal("banned", _("You were banned from this room."))
         place = await self.store.queue_position(self.room_id, self.user.pk)
         if place is not None:  # already queued: just say where, nobody else moved
             await room_event_send(
@@ -381,7 +425,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._queue_changed()
 
     async def on_leave_queue(self, frame: dict) -> None:
-        self._require_user("leave the queue")
+        self._require_user(_("leave the queue"))
         if await self.store.queue_leave(self.room_id, self.user.pk):
             await room_event_send(
                 room_user_group(self.room_id, self.user.pk),
@@ -394,7 +438,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self._require_open()
         admitted = await self.store.queue_pop(self.room_id)
         if admitted is None:
-            raise Refusal("queue_empty", "Nobody is waiting in the queue.")
+            raise Refusal("queue_empty", _("Nobody is waiting in the queue."))
         await room_event_send(
             room_user_group(self.room_id, admitted["id"]), {"type": "queue-admitted"}
         )
@@ -425,7 +469,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._require_moderator()
         message_id = frame.get("message_id")
         if not isinstance(message_id, str) or not re.fullmatch(r"[0-9a-f]{32}", message_id):
-            raise Refusal("invalid", "`message_id` must be a message id.")
+            raise Refusal("invalid", _("`message_id` must be a message id."))
         await self.store.chat_delete(self.room_id, message_id)
         await database_sync_to_async(self._delete_message)(message_id)
         await room_event_send(
@@ -439,9 +483,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
     def _target(self, frame: dict) -> str:
         user_id = _id_field(frame, "user_id")
         if user_id == str(self.seller_id):
-            raise Refusal("permission_denied", "The seller cannot be muted or banned.")
+            raise Refusal("permission_denied", _("The seller cannot be muted or banned."))
         if self.user.pk is not None and user_id == str(self.user.pk):
-            raise Refusal("invalid", "You cannot mute or ban yourself.")
+            raise Refusal("invalid", _("You cannot mute or ban yourself."))
         return user_id
 
     async def on_mute_user(self, frame: dict) -> None:
@@ -508,18 +552,22 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def on_webrtc_offer(self, frame: dict) -> None:
         role = frame.get("role")
         if role not in {"publish", "view"}:
-            raise Refusal("invalid", '`role` must be "publish" or "view".')
+            raise Refusal("invalid", _('`role` must be "publish" or "view".'))
         sdp = frame.get("sdp")
         if not isinstance(sdp, str) or not sdp.startswith("v=0"):
-            raise Refusal("invalid_sdp", "`sdp` must be an SDP offer (it starts with v=0).")
+            raise Refusal("invalid_sdp", _("`sdp` must be an SDP offer (it starts with v=0)."))
         self._require_open()
         if role == "publish" and self.role != "seller":
-            raise Refusal("permission_denied", "Only the room's seller can broadcast.")
+            raise Refusal("permission_denied", _("Only the room's seller can broadcast."))
         limit, window = OFFER_RATE
         if not await self.store.hit(
             f"webrtc-offer:{self.channel_name}", limit=limit, window=window
         ):
-            raise Refusal("rate_limited", f"At most {limit} offers per {window:.0f} s.")
+            raise Refusal(
+                "rate_limited",
+                _("At most %(limit)s offers per %(window).0f s.")
+                % {"limit": limit, "window": window},
+            )
         if role == "publish" and self.room_status == ShoppingRoom.Status.SCHEDULED:
             await database_sync_to_async(self._go_live)()
         self.media_peer = True
@@ -557,15 +605,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
         ):
             raise Refusal(
                 "invalid",
-                "`candidate` must be null or {candidate, sdpMid, sdpMLineIndex}.",
+                _("`candidate` must be null or {candidate, sdpMid, sdpMLineIndex}."),
             )
         if not self.media_peer:
-            raise Refusal("no_peer", "Send an offer before ICE candidates.")
+            raise Refusal("no_peer", _("Send an offer before ICE candidates."))
         limit, window = CANDIDATE_RATE
         if not await self.store.hit(
             f"webrtc-candidate:{self.channel_name}", limit=limit, window=window
         ):
-            raise Refusal("rate_limited", f"At most {limit} candidates per {window:.0f} s.")
+            raise Refusal(
+                "rate_limited",
+                _("At most %(limit)s candidates per %(window).0f s.")
+                % {"limit": limit, "window": window},
+            )
         if candidate is not None:  # keep only the fields the unit reads
             candidate = {k: candidate.get(k) for k in ("candidate", "sdpMid", "sdpMLineIndex")}
         if not await media.unit_send(
@@ -573,10 +625,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             {"type": "media.candidate", "peer": self.channel_name, "candidate": candidate},
             start=False,
         ):
-            raise Refusal("no_peer", "Your peer is gone (the stream ended); offer again.")
+            raise Refusal("no_peer", _("Your peer is gone (the stream ended); offer again."))
 
     async def on_webrtc_answer(self, frame: dict) -> None:
-        raise Refusal("invalid", "The server answers offers; clients send `webrtc-offer`.")
+        raise Refusal("invalid", _("The server answers offers; clients send `webrtc-offer`."))
 
     HANDLERS = {
         "chat-message": on_chat_message,
@@ -599,7 +651,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def room_event(self, message: dict) -> None:
         event = message["event"]
         if event["type"] == "room-status":
+            went_live = (
+                event["status"] == ShoppingRoom.Status.LIVE
+                and self.room_status != ShoppingRoom.Status.LIVE
+            )
             self.room_status = event["status"]
+            if went_live and getattr(self, "joined", False):
+                await self._record_viewer()
+                run_in_background(announce_viewer_count(self.room_id))  # save the new count
         await self.send_event(event)
 
     async def media_answer(self, message: dict) -> None:
@@ -611,7 +670,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send_error(message["code"], message["message"])
 
     async def room_kick(self, message: dict) -> None:
-        await self.send_error("banned", "You were banned from this room.")
+        await self.send_error("banned", _("You were banned from this room."))
         await self.close(code=CLOSE_BANNED)
 
 

@@ -1,14 +1,19 @@
 """Every write to rooms goes through here: pages, API, the room socket and commands."""
 
+import asyncio
+import contextvars
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from catalog.models import Product
@@ -22,6 +27,9 @@ from rooms.selectors import product_summary, public_id
 from rooms.store import get_store
 
 Status = ShoppingRoom.Status
+
+# At most one product-stock message per product and room per interval (as viewer-count).
+STOCK_INTERVAL = 0.5
 
 # The one transition table: scheduled -> live -> ended, nothing else.
 TRANSITIONS: dict[str, set[str]] = {
@@ -37,7 +45,7 @@ EDITABLE_FIELDS = frozenset(
 
 def _own_room(room: ShoppingRoom, actor: User) -> None:
     if room.seller_id != actor.pk:
-        raise NotFoundError("No such room.")
+        raise NotFoundError(_("No such room."))
 
 
 def _check_products(seller: User, products) -> list[Product]:
@@ -45,7 +53,12 @@ def _check_products(seller: User, products) -> list[Product]:
     wrong = [p for p in products if p.seller_id != seller.pk or not p.is_active]
     if wrong:
         raise ValidationError(
-            {"products": [f"“{p.name}” is not one of your products on sale." for p in wrong]}
+            {
+                "products": [
+                    _("“%(name)s” is not one of your products on sale.") % {"name": p.name}
+                    for p in wrong
+                ]
+            }
         )
     return products
 
@@ -72,7 +85,9 @@ def room_create(
     cover_image: UploadedFile | None = None,
 ) -> ShoppingRoom:
     if not seller.is_seller:
-        raise PermissionDeniedError("Only sellers can open shopping rooms. Become a seller first.")
+        raise PermissionDeniedError(
+            _("Only sellers can open shopping rooms. Become a seller first.")
+        )
     products = _check_products(seller, products)
     room = ShoppingRoom(
         seller=seller,
@@ -94,9 +109,9 @@ def room_update(*, room: ShoppingRoom, actor: User, **changes) -> ShoppingRoom:
     _own_room(room, actor)
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
-        raise ValidationError({name: ["This field cannot be changed."] for name in unknown})
+        raise ValidationError({name: [_("This field cannot be changed.")] for name in unknown})
     if room.is_ended:
-        raise RoomEnded("This room has ended; it can no longer be changed.")
+        raise RoomEnded(_("This room has ended; it can no longer be changed."))
     products = changes.pop("products", None)
     moderators = changes.pop("moderators", None)
     cover_image = changes.pop("cover_image", None)
@@ -124,8 +139,10 @@ def _transition(room: ShoppingRoom, actor: User, to: str, **stamps) -> ShoppingR
     _own_room(room, actor)
     if to not in TRANSITIONS[room.status]:
         if room.is_ended:
-            raise RoomEnded("This room has ended.")
-        raise IllegalTransition(f"A {room.status} room cannot become {to}.")
+            raise RoomEnded(_("This room has ended."))
+        raise IllegalTransition(
+            _("A %(status)s room cannot become %(to)s.") % {"status": room.status, "to": to}
+        )
     with transaction.atomic():
         # Conditional update: of two racing requests exactly one moves the room.
         moved = ShoppingRoom.objects.filter(pk=room.pk, status=room.status).update(
@@ -134,8 +151,8 @@ def _transition(room: ShoppingRoom, actor: User, to: str, **stamps) -> ShoppingR
         if not moved:
             room.refresh_from_db()
             if room.is_ended:
-                raise RoomEnded("This room has ended.")
-            raise IllegalTransition(f"The room is already {room.status}.")
+                raise RoomEnded(_("This room has ended."))
+            raise IllegalTransition(_("The room is already %(status)s.") % {"status": room.status})
         room.refresh_from_db()
         room_event_on_commit(room_group(room.pk), {"type": "room-status", "status": to})
     return room
@@ -160,14 +177,14 @@ def room_spotlight(*, room: ShoppingRoom, actor: User, product_id) -> ShoppingRo
     """Put one of the room's products in the spotlight (None clears it). Seller, staff and
     the seller's moderators may; the product must be in the room."""
     if not room_can_moderate(room, actor):
-        raise PermissionDeniedError("Only the seller and moderators can spotlight products.")
+        raise PermissionDeniedError(_("Only the seller and moderators can spotlight products."))
     if room.is_ended:
-        raise RoomEnded("This room has ended.")
+        raise RoomEnded(_("This room has ended."))
     product = None
     if product_id is not None:
         product = room.products.filter(pk=product_id, is_active=True).first()
         if product is None:
-            raise ValidationError({"product_id": ["That product is not in this room."]})
+            raise ValidationError({"product_id": [_("That product is not in this room.")]})
     payload = product_summary(product) if product else None
     with transaction.atomic():
         ShoppingRoom.objects.filter(pk=room.pk).update(spotlight_product=product)
@@ -194,45 +211,87 @@ def rooms_product_stock_changed(*, product_ids: Iterable) -> None:
     (`product-stock`), after commit: "3 left" follows the buyers live, a rolled-back
     checkout says nothing. Call it in the transaction that changed the stock.
 
-    The stock is read after the commit, not passed in: of two checkouts committing close
-    together, the one announcing last then also announces the latest count. The remembered
-    spotlight is kept in step, so a late joiner's room-state shows the count too.
+    Coalesced per product: at most one message per product and room every STOCK_INTERVAL
+    (a flash sale's hundreds of checkouts would otherwise send one frame per checkout to
+    every socket of the room). The count is read when the message goes out, so the last
+    message always carries the latest count. The remembered spotlight is left alone (it
+    may show another product by then): room-state carries `product_stock`, read at connect.
     `robust`: the stock change stands even if the announcement fails (Redis away)."""
     product_ids = set(product_ids)
     if product_ids:
-        transaction.on_commit(lambda: _announce_stock(product_ids), robust=True)
+        transaction.on_commit(lambda: _announce_stock_soon(product_ids), robust=True)
 
 
-def _announce_stock(product_ids: set) -> None:
-    # One query: a room spotlights only its own products (room_spotlight, room_update), so
-    # the rooms' product lists find every room concerned, spotlight included.
-    rows = (
-        ShoppingRoom.products.through.objects.filter(product_id__in=product_ids)
-        .exclude(shoppingroom__status=Status.ENDED)
-        .values_list("shoppingroom_id", "product_id", "product__stock")
-    )
-    by_room: dict[str, dict[str, tuple]] = {}
-    for room_id, product_id, stock in rows:
-        by_room.setdefault(str(room_id), {})[str(product_id)] = (public_id(product_id), stock)
-    if not by_room:
-        return
+def _announce_stock_soon(product_ids: set) -> None:
+    """Start the products' announcers without holding up the checkout that called us."""
+
+    async def start() -> None:
+        announcers = [_announce_product_stock(product_id) for product_id in product_ids]
+        # A loop on the main thread is the server's (daphne) or a test's: it outlives this
+        # call, so the announcers run there as tasks and the request goes on at once. Any
+        # other loop is async_to_sync's own, made for this call and closed (its tasks
+        # cancelled) when it returns (management commands, shells): wait for them there.
+        if threading.current_thread() is threading.main_thread():
+            from rooms.consumers import run_in_background  # consumers build on services
+
+            loop = asyncio.get_running_loop()
+            for announcer in announcers:
+                # In a fresh context: the task must not inherit the request's, whose sync
+                # thread (asgiref's executor for its database calls) ends with the request.
+                loop.call_soon(run_in_background, announcer, context=contextvars.Context())
+        else:
+            await asyncio.gather(*announcers)
+
+    async_to_sync(start)()
+
+
+async def _announce_product_stock(product_id) -> None:
+    """The viewer-count pattern (rooms/consumers.py `announce_viewer_count`), per product:
+    every change raises the product's flag; whoever holds its lock (on any server process)
+    takes the flag, reads the count, tells the rooms, then waits the interval and looks
+    again, so the changes made meanwhile go out together in one message."""
     store = get_store()
+    lock = f"product-stock:{product_id}"
+    changed = f"product-stock-changed:{product_id}"
+    await store.value_set(changed, "1", ttl=3600)
+    while await store.acquire(lock, ttl=STOCK_INTERVAL * 4):
+        try:
+            while await store.value_get(changed):
+                # Taken before the read: a change committed after the read raises it again
+                # and gets a message of its own after the interval.
+                await store.value_delete(changed)
+                listings = await database_sync_to_async(_stock_listings)(product_id)
+                if not listings:
+                    continue  # no room to tell (most sales): nothing sent, nothing to space out
+                for room_id, stock in listings:
+                    await room_event_send(
+                        room_group(room_id),
+                        {
+                            "type": "product-stock",
+                            "product_id": public_id(product_id),
+                            "stock": stock,
+                        },
+                    )
+                await asyncio.sleep(STOCK_INTERVAL)
+                await store.extend(lock, ttl=STOCK_INTERVAL * 4)  # keep holding it
+        finally:
+            await store.release(lock)
+        # A change between our last look and the release found the lock taken and left the
+        # message to us: look once more now that the lock is free.
+        if not await store.value_get(changed):
+            return
 
-    async def deliver() -> None:
-        for room_id, changes in by_room.items():
-            # The remembered spotlight (what late joiners get) is compared with the store's
-            # own, not the database's: whichever product it shows, its count stays true.
-            remembered = await store.spotlight_get(room_id)
-            changed = remembered and changes.get(str(remembered.get("id")))
-            if changed:
-                await store.spotlight_set(room_id, {**remembered, "stock": changed[1]})
-            for product_id, stock in changes.values():
-                await room_event_send(
-                    room_group(room_id),
-                    {"type": "product-stock", "product_id": product_id, "stock": stock},
-                )
 
-    async_to_sync(deliver)()
+def _stock_listings(product_id) -> list[tuple[str, int]]:
+    """(room id, stock) for every room that is not over and lists the product. One query:
+    a room spotlights only its own products (room_spotlight, room_update), so the rooms'
+    product lists find every room concerned, spotlight included."""
+    rows = (
+        ShoppingRoom.products.through.objects.filter(product_id=product_id)
+        .exclude(shoppingroom__status=Status.ENDED)
+        .values_list("shoppingroom_id", "product__stock")
+    )
+    return [(str(room_id), stock) for room_id, stock in rows]
 
 
 def chat_message_record(
@@ -251,7 +310,7 @@ def chat_message_record(
 
 def chat_message_delete(*, room: ShoppingRoom, actor: User, message_id: str) -> None:
     if not room_can_moderate(room, actor):
-        raise PermissionDeniedError("Only the seller and moderators can delete messages.")
+        raise PermissionDeniedError(_("Only the seller and moderators can delete messages."))
     ChatMessage.objects.filter(room=room, message_id=message_id, deleted_at=None).update(
         deleted_at=timezone.now(), deleted_by=actor
     )
@@ -261,7 +320,7 @@ def chat_messages_purge(*, room: ShoppingRoom, actor: User, user_id) -> list[str
     """Delete every line `user_id` wrote in the room (a ban takes a spammer's lines with
     them); answers the ids of the lines that were still showing, for the viewers."""
     if not room_can_moderate(room, actor):
-        raise PermissionDeniedError("Only the seller and moderators can delete messages.")
+        raise PermissionDeniedError(_("Only the seller and moderators can delete messages."))
     showing = ChatMessage.objects.filter(room=room, user_id=user_id, deleted_at=None)
     message_ids = list(showing.values_list("message_id", flat=True))
     ChatMessage.objects.filter(room=room, message_id__in=message_ids).update(

@@ -23,9 +23,18 @@ from functools import lru_cache
 from django.conf import settings
 
 CHAT_KEPT = 200  # recent messages kept per room (late joiners get the last 50)
+# A room's unique-viewer set is forgotten this long after its last join. The count the seller
+# sees is saved on the room (ShoppingRoom.unique_viewers) as viewers come, so the set is only
+# needed while the show runs; 7 days outlasts any show yet frees Redis (and the embedded
+# store's memory) of every past show's sets. Expiry rather than "forget at room end": it needs
+# no hook in the room's end (a show can end with nobody connected, or the process gone), and
+# a late announcement after the end still finds the set.
+SEEN_TTL = 7 * 24 * 3600.0
 
 
 class RoomStore(ABC):
+    seen_ttl: float = SEEN_TTL  # seconds; tests shorten it
+
     # --- viewers: distinct people, each possibly with several sockets (tabs) -------------
     @abstractmethod
     async def viewer_join(self, room_id: str, viewer: str) -> int:
@@ -42,7 +51,7 @@ class RoomStore(ABC):
     @abstractmethod
     async def viewer_seen(self, room_id: str, viewer: str) -> int:
         """Remember that `viewer` joined the room (once, however often); answer how many
-        distinct viewers it has had."""
+        distinct viewers it has had. The room's set expires `seen_ttl` after its last join."""
 
     @abstractmethod
     async def viewers_seen(self, room_ids: list[str]) -> list[int]:
@@ -158,7 +167,7 @@ class MemoryRoomStore(RoomStore):
 
     def clear_now(self) -> None:
         self._viewers: dict[str, dict[str, int]] = {}
-        self._seen: dict[str, set[str]] = {}
+        self._seen: dict[str, tuple[set[str], float]] = {}  # room -> (viewers, deadline)
         self._chat: dict[str, deque] = {}
         self._queue: dict[str, dict[str, dict]] = {}  # insertion-ordered
         self._spotlight: dict[str, dict | None] = {}
@@ -204,15 +213,26 @@ class MemoryRoomStore(RoomStore):
         with self._lock:
             return len(self._viewers.get(room_id, {}))
 
+    def _forget_expired_seen(self, now: float) -> None:
+        # Swept on every join: one pass over the rooms that have sets (a handful in the
+        # single-process default), so expired sets leave memory instead of piling up.
+        for room_id in [r for r, (_, deadline) in self._seen.items() if deadline <= now]:
+            del self._seen[room_id]
+
     async def viewer_seen(self, room_id, viewer):
+        now = time.monotonic()
         with self._lock:
-            seen = self._seen.setdefault(room_id, set())
+            self._forget_expired_seen(now)
+            seen = self._seen.get(room_id, (set(), 0.0))[0]
             seen.add(viewer)
+            self._seen[room_id] = (seen, now + self.seen_ttl)
             return len(seen)
 
     async def viewers_seen(self, room_ids):
+        now = time.monotonic()
         with self._lock:
-            return [len(self._seen.get(room_id, ())) for room_id in room_ids]
+            self._forget_expired_seen(now)
+            return [len(self._seen.get(room_id, ((), 0.0))[0]) for room_id in room_ids]
 
     async def chat_append(self, room_id, message):
         with self._lock:
@@ -451,8 +471,10 @@ class RedisRoomStore(RoomStore):
         key = self._key(room_id, "viewers-seen")
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.sadd(key, viewer)
+            # Refreshed with every join, in the same round trip (see SEEN_TTL).
+            pipe.pexpire(key, math.ceil(self.seen_ttl * 1000))
             pipe.scard(key)
-            _, count = await pipe.execute()
+            _, _, count = await pipe.execute()
         return count
 
     async def viewers_seen(self, room_ids):

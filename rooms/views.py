@@ -108,7 +108,6 @@ def _js_strings() -> dict[str, str]:
         "ban_label": _("Ban {name} from this room"),
         "confirm_ban": _("Ban {name} from this room?"),
         "seller": _("Seller"),
-        "stock": _("{n} in stock"),
         "sold_out": _("Sold out"),
         # Plurals: the script picks _one or _other with Intl.PluralRules (the msgids are the
         # templates' own, so one translation serves both).

@@ -15,6 +15,7 @@ import logging
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from rooms.events import room_event_send, room_group
 from rooms.store import get_store
@@ -67,7 +68,7 @@ async def unit_send(room_id: str, message: dict, *, start: bool = True) -> bool:
         await layer.send(channel, message)
     except Exception:  # ChannelFull, or the layer's server gone
         logger.warning("could not reach the media unit of room %s", room_id, exc_info=True)
-        raise MediaError("media_unavailable", "Live video is busy; try again in a moment.")
+        raise MediaError("media_unavailable", _("Live video is busy; try again in a moment."))
     return True
 
 
@@ -117,7 +118,9 @@ class UnitHost:
                             {
                                 "type": "media.error",
                                 "code": "publisher_replaced",
-                                "message": "Your broadcast now comes from another tab or device.",
+                                "message": _(
+                                    "Your broadcast now comes from another tab or device."
+                                ),
                             },
                         )
                 else:
@@ -136,13 +139,15 @@ class UnitHost:
                     self._runner.cancel()
         except MediaError as exc:
             await self._reply(
-                peer, {"type": "media.error", "code": exc.code, "message": exc.message}
+                # The unit marks its refusals with gettext_noop; they are translated here.
+                peer,
+                {"type": "media.error", "code": exc.code, "message": _(exc.message)},
             )
         except Exception:
             logger.exception("media unit of room %s failed on %s", self.room_id, kind)
             await self._reply(
                 peer,
-                {"type": "media.error", "code": "server_error", "message": "Live video failed."},
+                {"type": "media.error", "code": "server_error", "message": _("Live video failed.")},
             )
 
     async def _reply(self, peer: str | None, message: dict) -> None:

@@ -18,6 +18,10 @@ from aiortc import (
 )
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
+# Marks the refusals for translation without needing Django's settings: the unit stays
+# pure media, and streaming/host.py translates them where they leave for a socket.
+from django.utils.translation import gettext_noop
+
 from streaming.relay import Fanout, ForwardedTrack, bound_video_gaps, tap_receiver
 
 logger = logging.getLogger(__name__)
@@ -47,11 +51,13 @@ def _offered_kinds(sdp: str) -> list[tuple[str, bool]]:
     preferences take effect (aiortc negotiates in setRemoteDescription), and a transceiver
     left without a line would break aiortc's answer."""
     if not isinstance(sdp, str) or not sdp.startswith("v=0"):
-        raise MediaError("invalid_sdp", "The offer must be an SDP text starting with v=0.")
+        raise MediaError(
+            "invalid_sdp", gettext_noop("The offer must be an SDP text starting with v=0.")
+        )
     try:
         media = SessionDescription.parse(sdp).media
     except Exception:
-        raise MediaError("invalid_sdp", "The offer is not valid SDP.") from None
+        raise MediaError("invalid_sdp", gettext_noop("The offer is not valid SDP.")) from None
     seen: set[str] = set()
     kinds = []
     for line in media:
@@ -59,7 +65,7 @@ def _offered_kinds(sdp: str) -> list[tuple[str, bool]]:
             kinds.append((line.kind, line.kind not in seen))
             seen.add(line.kind)
     if not kinds:
-        raise MediaError("invalid_sdp", "The offer has no audio or video.")
+        raise MediaError("invalid_sdp", gettext_noop("The offer has no audio or video."))
     return kinds
 
 
@@ -130,7 +136,9 @@ class ForwardingUnit:
             if old is not None:
                 await self._close_peer(old)
             if len(self.viewers) >= MAX_VIEWERS:
-                raise MediaError("room_full", "This room has as many viewers as it can take.")
+                raise MediaError(
+                    "room_full", gettext_noop("This room has as many viewers as it can take.")
+                )
             kinds = _offered_kinds(sdp)
             pc = RTCPeerConnection(self.configuration)
             peer = Peer(peer_id, "view", pc)
@@ -163,7 +171,7 @@ class ForwardingUnit:
         async with self._lock(peer_id):
             peer = self._peer(peer_id)
             if peer is None:
-                raise MediaError("no_peer", "Send an offer before ICE candidates.")
+                raise MediaError("no_peer", gettext_noop("Send an offer before ICE candidates."))
             text = (candidate or {}).get("candidate") or ""
             if not text:
                 return  # end of candidates: aiortc needs no notice
@@ -177,7 +185,7 @@ class ForwardingUnit:
                     ice.sdpMLineIndex = 0
                 await peer.pc.addIceCandidate(ice)
             except Exception:
-                raise MediaError("invalid", "That is not an ICE candidate.") from None
+                raise MediaError("invalid", gettext_noop("That is not an ICE candidate.")) from None
 
     async def leave(self, peer_id: str) -> None:
         """The socket closed: its peer goes (a publisher leaving interrupts the stream)."""
@@ -227,7 +235,7 @@ class ForwardingUnit:
 
     def _check_open(self) -> None:
         if self.closed:
-            raise MediaError("room_ended", "This room's stream has ended.")
+            raise MediaError("room_ended", gettext_noop("This room's stream has ended."))
 
     def _peer(self, peer_id: str) -> Peer | None:
         if self.publisher is not None and self.publisher.peer_id == peer_id:
@@ -246,7 +254,7 @@ class ForwardingUnit:
                 peer.video_receiver = receiver
                 bound_video_gaps(receiver, self.fanouts["video"].frames_lost)
         if "video" not in tapped:
-            raise MediaError("invalid_sdp", "A publish offer must send video.")
+            raise MediaError("invalid_sdp", gettext_noop("A publish offer must send video."))
 
     def _deliverer(self, peer: Peer, kind: str):
         fanout = self.fanouts[kind]

@@ -47,6 +47,18 @@ def send_chat(page, text: str) -> None:
     page.get_by_role("button", name="Send", exact=True).click()
 
 
+def open_nav(page) -> None:
+    """Open the header's menu when it is folded (phones: a "Menu" button), as a visitor
+    does before tapping one of its links; on wider screens the links show and this does
+    nothing. Cart and Notifications stay in the top bar: they need no menu."""
+    # static/js/nav.js (a module: it runs before DOMContentLoaded) is what folds the menu.
+    page.wait_for_load_state("domcontentloaded")
+    toggle = page.locator(".site-header").get_by_role("button", name="Menu", exact=True)
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+        expect(page.locator("#site-menu")).to_be_visible()
+
+
 VIDEO_STATE = """(selector) => {
   const video = document.querySelector(selector);
   return {width: video.videoWidth, height: video.videoHeight, time: video.currentTime,

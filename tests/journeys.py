@@ -17,6 +17,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from conftest import PROJECT_ROOT
+from tests.browser import open_nav
 from tests.helpers import daphne_server, manage, python, site_env
 
 PASSWORD = "Journey-pass-42"
@@ -232,7 +233,8 @@ def widest_elements(page, limit: int = 5) -> list[str]:
 
 def register(page, base_url: str, username: str) -> None:
     """Sign up through the register page, as a new visitor does from the header."""
-    page.get_by_role("link", name="Sign up").first.click()
+    open_nav(page)
+    page.locator(".site-nav").get_by_role("link", name="Sign up").click()
     page.wait_for_url(f"{base_url}/accounts/register/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Email").fill(f"{username}@example.test")

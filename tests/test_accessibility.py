@@ -57,6 +57,7 @@ PAGES: list[Page] = [
     Page("buyer", "/accounts/profile/"),
     Page("buyer", "/accounts/become-seller/"),
     Page("buyer", "/following/"),
+    Page("buyer", "/notifications/"),
     Page("buyer", "/sellers/sally/"),
     # A seller.
     Page("seller", "/seller/products/"),
@@ -117,13 +118,14 @@ cap = catalog.product_create(
 room = rooms.room_create(
     seller=seller, title="Hat show", scheduled_start=timezone.now(), products=[hat, cap]
 )
+# Following first: going live then leaves the buyer a notification to list.
+accounts.seller_follow(follower=buyer, seller=seller)
 rooms.room_go_live(room=room, actor=seller)
 rooms.room_spotlight(room=room, actor=seller, product_id=hat.pk)
 rooms.room_create(
     seller=seller, title="Winter hats", scheduled_start=timezone.now() + timedelta(days=2),
     products=[cap],
 )
-accounts.seller_follow(follower=buyer, seller=seller)
 cart = orders.cart_for_user(user=buyer)
 orders.cart_add(cart=cart, product=hat, quantity=1)
 paid = orders.checkout_create_order(user=buyer)

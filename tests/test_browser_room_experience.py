@@ -134,6 +134,12 @@ def test_stock_counts_down_live_and_a_new_spotlight_animates_in_on_a_phone(
         expect(stock).to_have_text("3 left")
         expect(listed.locator("[data-stock]")).to_have_text("3 left")
         expect(add).to_be_visible()
+        # A late joiner's card shows the count now too: room-state's spotlight still says 4
+        # (remembered when it was spotlighted), its product_stock says 3.
+        late = room_page(chromium, base_url, ids, "bob")
+        expect(late.locator("#spotlight-name")).to_have_text("Straw hat")
+        expect(late.locator("#spotlight-stock")).to_have_text("3 left")
+        late.context.close()
 
         # ...then the last three: sold out, and nothing left to add.
         buy(base_url, ids["buyer"], ids["hat"], 3)

@@ -77,7 +77,7 @@ def test_announcing_the_same_show_again_makes_no_second_notification(
     with django_capture_on_commit_callbacks(execute=True) as pushed:
         again = services.notifications_room_live(room=upcoming_room)
 
-    assert again == [] and pushed == []  # nothing new, nothing pushed
+    assert again == 0 and pushed == []  # nothing new, nothing pushed
     assert Notification.objects.filter(user=buyer).count() == 1
 
 
@@ -88,7 +88,7 @@ def test_a_show_that_ended_before_the_announcement_notifies_nobody(
     room_services.room_go_live(room=upcoming_room, actor=seller)  # hook not run: no commit
     room_services.room_end(room=upcoming_room, actor=seller)
 
-    assert services.notifications_room_live(room=upcoming_room) == []
+    assert services.notifications_room_live(room=upcoming_room) == 0
     assert not Notification.objects.exists()
 
 
@@ -101,12 +101,12 @@ def test_the_show_goes_live_even_when_notifying_fails(
         raise RuntimeError("notification store down")
 
     monkeypatch.setattr(services, "notifications_room_live", broken)
-    with caplog.at_level(logging.ERROR, logger="notifications.services"):
+    with caplog.at_level(logging.ERROR, logger="liveshop.background"):
         room = go_live(upcoming_room, django_capture_on_commit_callbacks)
 
     room.refresh_from_db()
     assert room.is_live
-    assert "could not notify" in caplog.text
+    assert f"notify that room {room.pk} is live failed" in caplog.text
 
 
 def test_remind_me_is_idempotent_and_cancelling_twice_changes_nothing(upcoming_room, buyer):

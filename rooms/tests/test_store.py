@@ -73,6 +73,23 @@ async def test_unique_viewers_count_each_viewer_once_even_after_they_left(store)
     assert await store.viewers_seen([]) == []
 
 
+async def test_a_rooms_unique_viewers_are_forgotten_a_while_after_the_last_join(store):
+    """The sets must not live forever (Redis memory, the process's memory): each join pushes
+    the room's expiry `seen_ttl` ahead (7 days in production, a second here)."""
+    store.seen_ttl = 1.0
+    await store.viewer_seen(ROOM, "user:1")
+    await store.viewer_seen(OTHER_ROOM, "user:1")
+    await asyncio.sleep(0.6)
+    assert await store.viewer_seen(ROOM, "user:2") == 2  # a join: ROOM's set lives on
+    await asyncio.sleep(0.6)
+    assert await store.viewers_seen([ROOM, OTHER_ROOM]) == [2, 0]
+    await asyncio.sleep(0.6)
+    assert await store.viewers_seen([ROOM, OTHER_ROOM]) == [0, 0]
+    assert await store.viewer_seen(ROOM, "user:1") == 1  # a fresh set
+    if isinstance(store, MemoryRoomStore):  # forgotten, not just hidden
+        assert OTHER_ROOM not in store._seen
+
+
 async def test_leaving_more_often_than_joining_never_goes_below_zero(store):
     assert await store.viewer_leave(ROOM, "user:1") == 0
     await store.viewer_join(ROOM, "user:1")

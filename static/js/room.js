@@ -80,6 +80,17 @@ const fill = (text, values = {}) => text.replace(/\{(\w+)\}/g, (_, key) => Strin
 const pluralRules = new Intl.PluralRules(document.documentElement.lang || undefined);
 const plural = (key, n) =>
   fill(pluralRules.select(n) === "one" ? T[`${key}_one`] : T[`${key}_other`], { n });
+// Prices as the page's language writes them ("24.50" / "24,50"), like the server's `money`
+// filter; the currency code follows, as everywhere on the site.
+const amountFormat = new Intl.NumberFormat(document.documentElement.lang || undefined, {
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 2,
+  useGrouping: false, // as Django writes it (USE_THOUSAND_SEPARATOR is off)
+});
+const formatAmount = (amount) => {
+  const value = Number(amount);
+  return Number.isFinite(value) ? amountFormat.format(value) : String(amount ?? "");
+};
 const isHost = () => state.you.role === "seller" || state.you.role === "moderator";
 const nameOf = (user) => user.display_name || user.username;
 const sameId = (a, b) => a != null && b != null && String(a) === String(b);
@@ -334,7 +345,7 @@ function renderSpotlight(product) {
     return;
   }
   $("spotlight-name").textContent = product.name;
-  $("spotlight-price").textContent = product.price;
+  $("spotlight-price").textContent = formatAmount(product.price);
   $("spotlight-currency").textContent = product.currency;
   const image = $("spotlight-image");
   image.hidden = !product.image_url;
