@@ -71,6 +71,12 @@ PAGES: list[Page] = [
     Page("seller", "/seller/rooms/{room}/stats/"),
     Page("seller", "/accounts/profile/"),
     Page("seller", "/rooms/{room}/"),
+    # A buyer on a phone: the folded header, its menu and the room page's one-column layout.
+    Page("phone", "/"),
+    Page("phone", "/products/"),
+    Page("phone", "/rooms/{room}/"),
+    Page("phone", "/cart/"),
+    Page("phone", "/orders/"),
 ]
 
 PASSWORD = "x-Secret-99"
@@ -184,9 +190,15 @@ def describe(url: str, violations: list[dict]) -> list[str]:
 
 
 def check_pages(
-    chromium, base_url: str, ids: dict, role: str, login: str | None, not_found: bytes = b""
+    chromium,
+    base_url: str,
+    ids: dict,
+    role: str,
+    login: str | None,
+    not_found: bytes = b"",
+    **context_options,
 ) -> None:
-    context = chromium.new_context()
+    context = chromium.new_context(**context_options)
     page = context.new_page()
     if not_found:
         # The site under test runs with DEBUG on (the dummy payment backend needs it), where
@@ -233,6 +245,12 @@ def test_a_buyer_meets_no_serious_accessibility_violation(chromium, a11y_site):
 def test_a_seller_meets_no_serious_accessibility_violation(chromium, a11y_site):
     base_url, ids = a11y_site
     check_pages(chromium, base_url, ids, "seller", "sally")
+
+
+def test_a_buyer_on_a_phone_meets_no_serious_accessibility_violation(chromium, a11y_site):
+    base_url, ids = a11y_site
+    phone = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+    check_pages(chromium, base_url, ids, "phone", "bob", **phone)
 
 
 def test_the_check_itself_catches_a_serious_violation(chromium):
