@@ -1,0 +1,824 @@
+"""Room chat fan-out: N viewer sockets in one room, M chat messages/s from K signed-in senders,
+for T seconds, on real daphne processes with the Redis channel layer and Redis room store.
+
+Every run measures the product's room socket (`/ws/rooms/<id>/`) and, in the same
+invocation under the same server and layer, a plain-Channels baseline
+(`bench/baseline_app.py`), so each figure is read as a ratio. See bench/README.md.
+
+    .venv/bin/python bench/room_fanout.py --viewers 100,500 --rate 20 --seconds 20
+    .venv/bin/python bench/room_fanout.py --quick          # N=5, 2 msg/s, 3 s (smoke)
+
+What runs where (pinned with --pin, the default on 2+ cores):
+- the server (daphne, production settings: DEBUG off, Redis layer and store), CPU 0,
+  restarted for every phase so RSS is that phase's;
+- redis-server (ours, on a free port, unless REDIS_URL / --redis-url is given), the viewer
+  load processes (the `websockets` library, anonymous sockets with an allowed Origin) and this
+  controller (the K senders, JWT on the handshake), CPU 1.
+
+Chat text is "bench <seq> <send time ns>": a viewer counts a gap for every accepted message
+it never got, out-of-order for every message older than one it already had, and latency as
+receive time minus send time (one clock: the same machine). "Accepted" is every sequence
+number that reached any sender socket (the senders are in the room too); "refused" counts
+the server's `rate_limited` (or other) errors to senders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CHAT_PER_SENDER_PER_10S = 4  # the product allows 5 per 10 s per user and room: stay under it
+TEXT_PATTERN = re.compile(rb'"text": ?"bench (\d+) (\d+)"')
+LATENCY_BUCKET_US = 100  # latency histogram resolution (0.1 ms)
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --- small helpers ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, *, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / TICKS
+
+
+def pin(pid: int, cpu: int | None) -> None:
+    if cpu is not None:
+        try:
+            os.sched_setaffinity(pid, {cpu})
+        except OSError:
+            pass
+
+
+def quantile(histogram: dict[int, int], q: float) -> float | None:
+    """The q-quantile (0..1) of a latency histogram, in ms."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank = max(1, math.ceil(q * total))
+    seen = 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if seen >= rank:
+            return (bucket + 0.5) * LATENCY_BUCKET_US / 1000
+    return None
+
+
+def server_env(folder: Path, redis_url: str) -> dict[str, str]:
+    """Production-like settings: DEBUG off, Redis cache, layer and room store, SQLite file."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "STRIPE_"))}
+    for name in ("DATABASE_URL", "MONGODB_URI", "MONGODB_NAME", "PAYMENTS_BACKEND", "LOG_LEVEL"):
+        keep.pop(name, None)
+    keep.update(
+        DJANGO_SETTINGS_MODULE="liveshop.settings",
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="bench-room-fanout-" + "x" * 40,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DATABASE_URL=f"sqlite:///{folder / 'db.sqlite3'}",
+        DJANGO_MEDIA_ROOT=str(folder / "media"),
+        REDIS_URL=redis_url,
+        STRIPE_SECRET_KEY="sk_test_bench",
+        STRIPE_WEBHOOK_SECRET="whsec_bench",
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(PROJECT_ROOT),
+    )
+    return keep
+
+
+# --- the setup step (runs in the server's environment) -------------------------------------
+
+
+def setup_main(rooms: int, senders: int) -> None:
+    """Create a seller, `rooms` live rooms and `senders` buyers; print their ids and tokens."""
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    # Bench data only: nobody logs in with these passwords (senders use JWTs), so a cheap
+    # hasher keeps creating hundreds of users from taking minutes. Not the product's setting.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    from django.utils import timezone
+
+    from accounts import services as accounts
+    from accounts.tokens import RevocableRefreshToken
+    from rooms import services as room_services
+
+    def person(username: str):
+        return accounts.user_register(
+            username=username, email=f"{username}@bench.test", password="x-Bench-Secret-99"
+        )
+
+    seller = person("bench_seller")
+    accounts.user_become_seller(user=seller, shop_name="Bench shop")
+    room_ids = []
+    for number in range(rooms):
+        room = room_services.room_create(
+            seller=seller, title=f"Bench room {number}", scheduled_start=timezone.now()
+        )
+        room_services.room_go_live(room=room, actor=seller)
+        room_ids.append(str(room.pk))
+    tokens = [
+        str(RevocableRefreshToken.for_user(person(f"bench_sender_{n}")).access_token)
+        for n in range(senders)
+    ]
+    print(json.dumps({"rooms": room_ids, "tokens": tokens}))
+
+
+# --- the viewer load process ----------------------------------------------------------------
+
+
+async def viewers_main(config: dict) -> None:
+    """Open `count` viewer sockets, say READY, count chat until told STOP, print RESULT."""
+    import websockets
+
+    url, count = config["url"], config["count"]
+    limit = asyncio.Semaphore(config["concurrency"])
+    sockets: list = []
+    received: list[list[int]] = []
+    histogram: dict[int, int] = {}
+    closed_early = 0
+    failed = 0
+    stopping = False
+
+    async def open_one() -> None:
+        nonlocal failed
+        async with limit:
+            for _attempt in range(3):
+                try:
+                    ws = await websockets.connect(
+                        url,
+                        origin=config["origin"],
+                        open_timeout=60,
+                        max_queue=None,  # never stall the server's writes on our side
+                        ping_interval=None,
+                        compression=None,
+                    )
+                    await asyncio.wait_for(ws.recv(), 60)  # room-state
+                except (OSError, TimeoutError, websockets.WebSocketException):
+                    await asyncio.sleep(0.5)
+                    continue
+                sockets.append(ws)
+                return
+            failed += 1
+
+    async def read(ws, seqs: list[int]) -> None:
+        nonlocal closed_early
+        try:
+            async for raw in ws:
+                now = time.time_ns()
+                data = raw.encode() if isinstance(raw, str) else raw
+                match = TEXT_PATTERN.search(data)
+                if match is None:
+                    continue  # viewer-count and the like
+                seqs.append(int(match.group(1)))
+                bucket = (now - int(match.group(2))) // (LATENCY_BUCKET_US * 1000)
+                histogram[bucket] = histogram.get(bucket, 0) + 1
+        except websockets.WebSocketException:
+            pass
+        if not stopping:
+            closed_early += 1
+
+    await asyncio.gather(*(open_one() for _ in range(count)))
+    readers = []
+    for ws in sockets:
+        seqs: list[int] = []
+        received.append(seqs)
+        readers.append(asyncio.create_task(read(ws, seqs)))
+    print(f"READY {len(sockets)} {failed}", flush=True)
+
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    stopping = True
+    accepted = set(json.loads(Path(line.split(" ", 1)[1].strip()).read_text()))
+    for ws in sockets:
+        await ws.close()
+    for task in readers:
+        task.cancel()
+    gaps = late = out_of_order = interleaved = duplicates = delivered = 0
+    senders = max(1, config["senders"])
+    for seqs in received:
+        got = set(seqs)
+        delivered += len(seqs)
+        duplicates += len(seqs) - len(got)
+        missing = accepted - got
+        # A hole before the newest message this viewer has is a gap (lost or skipped); the
+        # missing tail is still in flight when the run stopped: not delivered in time.
+        newest = max(got, default=-1)
+        holes = sum(1 for seq in missing if seq < newest)
+        gaps += holes
+        late += len(missing) - holes
+        # Senders take turns (seq % K is the sender). The room has one order, the server's;
+        # it may interleave different senders' lines otherwise than they were sent (each
+        # frame is handled on its own), but one sender's lines must keep their order.
+        highest: dict[int, int] = {}
+        for seq in seqs:
+            if seq < highest.get(seq % senders, -1):
+                out_of_order += 1
+            else:
+                highest[seq % senders] = seq
+        highest_any = -1
+        for seq in seqs:
+            if seq < highest_any:
+                interleaved += 1
+            highest_any = max(highest_any, seq)
+    result = {
+        "connected": len(sockets),
+        "failed": failed,
+        "closed_early": closed_early,
+        "delivered": delivered,
+        "gaps": gaps,
+        "late": late,
+        "out_of_order": out_of_order,
+        "interleaved": interleaved,
+        "duplicates": duplicates,
+        "histogram": histogram,
+    }
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# --- the controller ---------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    server: str
+    app: str  # "product" or "baseline"
+    viewers: int
+    repeat: int
+    room_id: str
+    figures: dict = field(default_factory=dict)
+
+
+class Server:
+    """One server process (restarted per phase) serving the product and the baseline route."""
+
+    def __init__(self, kind: str, env: dict[str, str], cpu: int | None):
+        self.kind, self.env, self.cpu = kind, env, cpu
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        app = "bench.baseline_app:application"
+        if self.kind == "daphne":
+            command = [str(Path(sys.executable).with_name("daphne"))]
+            command += ["-b", "127.0.0.1", "-p", str(self.port), app]
+        else:  # uvicorn, when installed
+            command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1"]
+            command += ["--port", str(self.port), "--log-level", "warning", app]
+        self.process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        pin(self.process.pid, self.cpu)
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            self.process = None
+
+
+async def run_phase(phase: Phase, args, server: Server, tokens: list[str], redis_pid, workdir):
+    import websockets
+
+    base = f"ws://127.0.0.1:{server.port}"
+    path = f"/ws/rooms/{phase.room_id}/"
+    if phase.app == "baseline":
+        # A group of its own even on a shared Redis (another run's baseline must not leak in).
+        path = f"/ws/bench-baseline/{phase.room_id}-{os.getpid()}-{id(phase)}/"
+    load_cpu = 1 if args.pin else None
+    per_process = math.ceil(phase.viewers / args.load_procs)
+    counts = [min(per_process, phase.viewers - i * per_process) for i in range(args.load_procs)]
+    loads = []
+    for count in [c for c in counts if c > 0]:
+        config = {
+            "url": base + path,
+            "origin": f"http://127.0.0.1:{server.port}",
+            "count": count,
+            "concurrency": args.connect_concurrency,
+            "senders": len(tokens),
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "_viewers",
+            json.dumps(config),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=PROJECT_ROOT,
+            limit=64 * 1024 * 1024,  # the RESULT line carries a latency histogram
+        )
+        pin(process.pid, load_cpu)
+        loads.append(process)
+    for process in loads:
+        line = (await asyncio.wait_for(process.stdout.readline(), 600)).decode()
+        if not line.startswith("READY"):
+            raise RuntimeError(f"a viewer process failed to start: {line!r}")
+
+    senders = []
+    for token in tokens:
+        ws = await websockets.connect(
+            base + path,
+            additional_headers={"Authorization": f"Bearer {token}"},
+            open_timeout=60,
+            max_queue=None,
+            ping_interval=None,
+            compression=None,
+        )
+        await asyncio.wait_for(ws.recv(), 60)
+        senders.append(ws)
+    accepted: set[int] = set()
+    refused = 0
+
+    async def sender_reader(ws) -> None:
+        nonlocal refused
+        try:
+            async for raw in ws:
+                data = raw.encode() if isinstance(raw, str) else raw
+                match = TEXT_PATTERN.search(data)
+                if match is not None:
+                    accepted.add(int(match.group(1)))
+                elif b'"type": "error"' in data or b'"type":"error"' in data:
+                    refused += 1
+        except websockets.WebSocketException:
+            pass
+
+    readers = [asyncio.create_task(sender_reader(ws)) for ws in senders]
+    await asyncio.sleep(args.settle)  # let the join storm (viewer counts) pass
+
+    watched = {"server": server.process.pid, "load": [p.pid for p in loads]}
+    own_pids = [server.process.pid, os.getpid(), *watched["load"]] + (
+        [redis_pid] if redis_pid else []
+    )
+    cpu_start = {pid: cpu_seconds(pid) for pid in own_pids}
+    busy_start = machine_busy_seconds()
+    profiler = None
+    if args.profile and phase.app == "product" and phase.figures.get("profile"):
+        profiler = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("py-spy")),
+                "record",
+                "--pid",
+                str(server.process.pid),
+                "--duration",
+                str(int(args.seconds)),
+                "--format",
+                "raw",
+                "--output",
+                f"{args.profile}.txt",
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        pin(profiler.pid, load_cpu)
+
+    total = int(args.rate * args.seconds)
+    started = time.monotonic()
+    for seq in range(total):
+        delay = started + seq / args.rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        text = f"bench {seq} {time.time_ns()}"
+        await senders[seq % len(senders)].send(json.dumps({"type": "chat-message", "text": text}))
+    send_window = max(time.monotonic() - started, 1e-9)
+    await asyncio.sleep(max(0.0, args.seconds - send_window))
+    window = time.monotonic() - started
+    cpu_used = {pid: cpu_seconds(pid) - cpu_start[pid] for pid in own_pids}
+    busy = machine_busy_seconds() - busy_start
+    rss = rss_mb(server.process.pid)
+    await asyncio.sleep(args.grace)  # stragglers still count (their latency says how late)
+    if profiler is not None:
+        profiler.wait(timeout=60)
+
+    # What every viewer should have: every message sent when the server refused none, else
+    # those that reached a sender socket (the refused ones cannot be told apart).
+    expected_seqs = sorted(accepted) if refused else list(range(total))
+    reference = Path(workdir) / f"accepted-{os.getpid()}-{id(phase)}.json"
+    reference.write_text(json.dumps(expected_seqs))
+    merged: dict = {"histogram": {}}
+    for process in loads:
+        process.stdin.write(f"STOP {reference}\n".encode())
+        await process.stdin.drain()
+    for process in loads:
+        while True:
+            line = (await asyncio.wait_for(process.stdout.readline(), 300)).decode()
+            if not line:
+                raise RuntimeError("a viewer process died before reporting")
+            if line.startswith("RESULT "):
+                break
+        result = json.loads(line[len("RESULT ") :])
+        await process.wait()
+        for key, value in result.items():
+            if key == "histogram":
+                for bucket, n in value.items():
+                    merged["histogram"][int(bucket)] = merged["histogram"].get(int(bucket), 0) + n
+            else:
+                merged[key] = merged.get(key, 0) + value
+    for task in readers:
+        task.cancel()
+    for ws in senders:
+        await ws.close()
+
+    load_cpu_used = sum(cpu_used[pid] for pid in watched["load"])
+    ours = sum(cpu_used.values())
+    phase.figures.update(
+        {
+            "connected": merged["connected"],
+            "connect_failed": merged["failed"],
+            "closed_early": merged["closed_early"],
+            "sent": total,
+            "send_seconds": send_window,
+            "accepted": len(accepted),
+            "refused": refused,
+            "delivered": merged["delivered"],
+            "expected": len(expected_seqs) * merged["connected"],
+            "gaps": merged["gaps"],
+            "late": merged["late"],
+            "out_of_order": merged["out_of_order"],
+            "interleaved": merged["interleaved"],
+            "duplicates": merged["duplicates"],
+            "p50": quantile(merged["histogram"], 0.50),
+            "p95": quantile(merged["histogram"], 0.95),
+            "p99": quantile(merged["histogram"], 0.99),
+            "deliveries_per_s": merged["delivered"] / window,
+            "server_cpu": cpu_used[server.process.pid] / window,
+            "server_rss": rss,
+            "redis_cpu": cpu_used.get(redis_pid, 0.0) / window if redis_pid else None,
+            "load_cpu": load_cpu_used / window,
+            "others_cpu": max(0.0, busy - ours) / window,
+        }
+    )
+
+
+def fmt(value, spec: str = ".1f") -> str:
+    if value is None:
+        return "-"
+    return format(value, spec)
+
+
+def median(values: list):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def ratio(product: dict, baseline: dict, name: str) -> str:
+    a, b = product.get(name), baseline.get(name)
+    return f"{a / b:.2f}x" if a and b else "-"
+
+
+def cpu_per_k(m: dict) -> float | None:
+    """Server CPU-seconds per 1,000 deliveries."""
+    if not m["deliveries_per_s"] or m["server_cpu"] is None:
+        return None
+    return 1000 * m["server_cpu"] / m["deliveries_per_s"]
+
+
+def summarise(phases: list[Phase], args) -> str:
+    keys = sorted({(p.server, p.viewers, p.app) for p in phases}, key=lambda k: (k[0], k[1]))
+    order = {"product": 0, "baseline": 1}
+    keys.sort(key=lambda k: (k[0], k[1], order.get(k[2], 9)))
+    names = [
+        "p50",
+        "p95",
+        "p99",
+        "deliveries_per_s",
+        "server_cpu",
+        "server_rss",
+        "redis_cpu",
+        "load_cpu",
+        "others_cpu",
+    ]
+    counts = [
+        "delivered",
+        "expected",
+        "gaps",
+        "late",
+        "out_of_order",
+        "interleaved",
+        "refused",
+        "connect_failed",
+    ]
+    medians: dict[tuple, dict] = {}
+    for key in keys:
+        runs = [p.figures for p in phases if (p.server, p.viewers, p.app) == key]
+        medians[key] = {name: median([r.get(name) for r in runs]) for name in names + counts}
+        medians[key]["runs"] = len(runs)
+        medians[key]["worst_gaps"] = max(r["gaps"] for r in runs)
+        medians[key]["worst_late"] = max(r["late"] for r in runs)
+        medians[key]["worst_p99"] = max((r["p99"] or 0) for r in runs)
+    lines = [
+        f"room_fanout: M={args.rate:g} msg/s from K={args.senders} senders, T={args.seconds:g} s, "
+        f"grace {args.grace:g} s, {args.repeat} run(s) each (medians; worst p99 and gaps in "
+        f"brackets), {platform.node()}, {os.cpu_count()} cores, "
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        "| server | app | N | runs | delivered | expected | gaps | not in time | out-of-order | "
+        "interleaved | refused | "
+        "p50 ms | p95 ms | p99 ms | deliveries/s | server CPU | server RSS MB | redis CPU | "
+        "load CPU | other tenants CPU | verdict |",
+        "| --- | --- " + "| ---: " * 18 + "| --- |",
+    ]
+    for key in keys:
+        m = medians[key]
+        ok = not m["worst_gaps"] and not m["worst_late"] and m["p99"] is not None
+        ok = ok and m["p99"] < 200
+        verdict = "ok" if ok else "falls over"
+        if m["connect_failed"]:
+            verdict += f" ({m['connect_failed']:.0f} sockets failed to connect)"
+        lines.append(
+            f"| {key[0]} | {key[2]} | {key[1]} | {m['runs']} | {fmt(m['delivered'], '.0f')} | "
+            f"{fmt(m['expected'], '.0f')} | {fmt(m['gaps'], '.0f')} [{m['worst_gaps']}] | "
+            f"{fmt(m['late'], '.0f')} [{m['worst_late']}] | "
+            f"{fmt(m['out_of_order'], '.0f')} | {fmt(m['interleaved'], '.0f')} | "
+            f"{fmt(m['refused'], '.0f')} | "
+            f"{fmt(m['p50'])} | {fmt(m['p95'])} | {fmt(m['p99'])} [{m['worst_p99']:.1f}] | "
+            f"{fmt(m['deliveries_per_s'], '.0f')} | {fmt(m['server_cpu'], '.2f')} | "
+            f"{fmt(m['server_rss'], '.0f')} | {fmt(m['redis_cpu'], '.2f')} | "
+            f"{fmt(m['load_cpu'], '.2f')} | {fmt(m['others_cpu'], '.2f')} | {verdict} |"
+        )
+    ratio_rows = []
+    for server, viewers in sorted({(k[0], k[1]) for k in keys}):
+        product = medians.get((server, viewers, "product"))
+        baseline = medians.get((server, viewers, "baseline"))
+        if not product or not baseline:
+            continue
+
+        a, b = cpu_per_k(product), cpu_per_k(baseline)
+        ratio_rows.append(
+            f"| {server} | {viewers} | {ratio(product, baseline, 'deliveries_per_s')} | "
+            f"{ratio(product, baseline, 'p99')} | {ratio(product, baseline, 'server_cpu')} | "
+            f"{fmt(a, '.3f')} / {fmt(b, '.3f')} | {ratio(product, baseline, 'server_rss')} |"
+        )
+    if ratio_rows:
+        lines += [
+            "",
+            "Product / baseline (same server, layer and load; >1x deliveries/s is better, "
+            "<1x p99 and CPU is better):",
+            "",
+            "| server | N | deliveries/s | p99 | server CPU | server CPU-s per 1k deliveries "
+            "(product / baseline) | RSS |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *ratio_rows,
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def profile_top(path: Path, limit: int = 15) -> str:
+    """Top frames of a py-spy raw (collapsed) profile: self and inclusive share of samples."""
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + n
+    if not total:
+        return "(no samples)\n"
+    out = [f"{total} samples", "", "| self | function |", "| ---: | --- |"]
+    for frame, n in sorted(own.items(), key=lambda item: -item[1])[:limit]:
+        out.append(f"| {100 * n / total:.1f}% | `{frame}` |")
+    out += ["", "| inclusive | function |", "| ---: | --- |"]
+    for frame, n in sorted(inclusive.items(), key=lambda item: -item[1])[: limit * 2]:
+        out.append(f"| {100 * n / total:.1f}% | `{frame}` |")
+    return "\n".join(out) + "\n"
+
+
+async def controller(args) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="room_fanout-"))
+    redis_process = None
+    redis_url = args.redis_url or os.environ.get("REDIS_URL", "")
+    other_cpu = 1 if args.pin else None
+    if args.pin:
+        pin(os.getpid(), other_cpu)
+    try:
+        if not redis_url:
+            binary = shutil.which("redis-server")
+            if binary is None:
+                print("redis-server is needed (apt-get install redis-server)", file=sys.stderr)
+                return 2
+            port = free_port()
+            redis_process = subprocess.Popen(
+                [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+                + ["--appendonly", "no"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            pin(redis_process.pid, other_cpu)
+            wait_for_port(port)
+            redis_url = f"redis://127.0.0.1:{port}/0"
+        env = server_env(workdir, redis_url)
+        migrate = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if migrate.returncode:
+            print(migrate.stderr, file=sys.stderr)
+            return 1
+        plan = [
+            (server, repeat, viewers, app)
+            for server in args.servers
+            for repeat in range(args.repeat)
+            for viewers in args.viewers
+            for app in args.apps
+        ]
+        setup = subprocess.run(
+            [sys.executable, __file__, "_setup", str(len(plan)), str(args.senders)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if setup.returncode:
+            print(setup.stderr, file=sys.stderr)
+            return 1
+        made = json.loads(setup.stdout.strip().splitlines()[-1])
+        phases = [
+            Phase(server=s, app=a, viewers=n, repeat=r, room_id=room)
+            for (s, r, n, a), room in zip(plan, made["rooms"], strict=True)
+        ]
+        if args.profile:  # once: the product at the largest N, first server, first run
+            largest = max(args.viewers)
+            for phase in phases:
+                if phase.app == "product" and phase.viewers == largest:
+                    phase.figures["profile"] = True
+                    break
+        for phase in phases:
+            server = Server(phase.server, env, 0 if args.pin else None)
+            server.start()
+            try:
+                await run_phase(
+                    phase,
+                    args,
+                    server,
+                    made["tokens"],
+                    redis_process.pid if redis_process else None,
+                    workdir,
+                )
+            finally:
+                server.stop()
+            f = phase.figures
+            if args.json:  # one line per phase as it finishes: a cut-short run keeps its data
+                with open(args.json, "a") as jsonl:
+                    jsonl.write(json.dumps({**phase.__dict__}, default=str) + "\n")
+            print(
+                f"{phase.server} {phase.app} N={phase.viewers} run {phase.repeat + 1}: "
+                f"delivered {f['delivered']}/{f['expected']}, gaps {f['gaps']}, "
+                f"p99 {fmt(f['p99'])} ms, {f['deliveries_per_s']:.0f}/s, "
+                f"server CPU {f['server_cpu']:.2f}",
+                file=sys.stderr,
+                flush=True,
+            )
+        table = summarise(phases, args)
+        command = "python bench/room_fanout.py " + " ".join(sys.argv[1:])
+        table = f"`{command}`\n\n" + table
+        if args.profile and Path(f"{args.profile}.txt").exists():
+            top = profile_top(Path(f"{args.profile}.txt"))
+            Path(f"{args.profile}-top.md").write_text(top)
+            table += f"\nProfile of the product server ({args.profile}.txt):\n\n" + top
+        print(table)
+        out = Path(args.out) if args.out else None
+        if out is None:
+            stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
+            out = PROJECT_ROOT / "bench" / "results" / f"room_fanout-{stamp}.md"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(table)
+        return 0
+    finally:
+        if redis_process is not None:
+            redis_process.terminate()
+            redis_process.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def parse_args(argv: list[str]):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--viewers", default="100,500", help="N values, comma-separated")
+    parser.add_argument("--rate", type=float, default=20, help="M: chat messages per second")
+    parser.add_argument(
+        "--senders", type=int, default=0, help="K (default: enough to stay under the limit)"
+    )
+    parser.add_argument("--seconds", type=float, default=20, help="T: sending time")
+    parser.add_argument("--servers", default="daphne", help="daphne[,uvicorn] (if installed)")
+    parser.add_argument("--apps", default="product,baseline")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per (server, N, app)")
+    parser.add_argument(
+        "--load-procs", type=int, default=0, help="viewer processes (default N/500)"
+    )
+    parser.add_argument("--connect-concurrency", type=int, default=100)
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds after joining")
+    parser.add_argument("--grace", type=float, default=3.0, help="seconds to wait for stragglers")
+    parser.add_argument("--redis-url", default="", help="default: $REDIS_URL, else our own")
+    parser.add_argument("--no-pin", dest="pin", action="store_false")
+    parser.add_argument("--profile", default="", help="py-spy the product server: PREFIX")
+    parser.add_argument("--out", default="", help="markdown table (default bench/results/)")
+    parser.add_argument("--json", default="", help="append each phase's figures here (JSON lines)")
+    parser.add_argument("--quick", action="store_true", help="N=5, 2 msg/s, 3 s (a smoke run)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.viewers, args.rate, args.seconds, args.grace, args.settle = "5", 2, 3, 2, 1
+    args.viewers = [int(n) for n in str(args.viewers).split(",") if n]
+    args.servers = [s for s in args.servers.split(",") if s]
+    args.apps = [a for a in args.apps.split(",") if a]
+    unknown = set(args.servers) - {"daphne", "uvicorn"} or set(args.apps) - {"product", "baseline"}
+    if unknown:
+        parser.error(f"unknown: {', '.join(sorted(unknown))}")
+    if "uvicorn" in args.servers:
+        try:
+            import uvicorn  # noqa: F401
+        except ImportError:
+            parser.error("uvicorn is not installed in this environment")
+    if args.senders <= 0:
+        args.senders = max(1, math.ceil(args.rate * 10 / CHAT_PER_SENDER_PER_10S))
+    if args.load_procs <= 0:
+        args.load_procs = max(1, math.ceil(max(args.viewers) / 500))
+    args.pin = args.pin and (os.cpu_count() or 1) >= 2
+    return args
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "_viewers":
+        asyncio.run(viewers_main(json.loads(sys.argv[2])))
+        return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "_setup":
+        sys.path.insert(0, str(PROJECT_ROOT))
+        setup_main(int(sys.argv[2]), int(sys.argv[3]))
+        return 0
+    # Stopped with SIGTERM: unwind, so the server and our redis-server are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    return asyncio.run(controller(parse_args(sys.argv[1:])))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
