@@ -200,6 +200,12 @@ def test_seller_and_viewer_come_back_by_themselves_after_a_server_crash(chromium
         expect(buyer.locator("#room-video")).to_have_attribute(
             "data-video-state", "live", timeout=45000
         )
+        # Playwright hands frame events to Python when its loop next runs, which may be
+        # after the attribute check above returned: give the recorded frames a moment.
+        for _ in range(50):
+            if len(buyer_offers) >= 2:
+                break
+            buyer.wait_for_timeout(100)
         assert len(buyer_offers) >= 2
         wait_for_pictures(buyer, "#live-video")
         assert seller_errors == [] and buyer_errors == []
