@@ -5,6 +5,7 @@ Tests that need a service (Redis, PostgreSQL) use its fixture. Outside CI a miss
 skips the test with a reason that says what to install; with CI=true it fails instead, so a
 green CI run always means the test really ran."""
 
+import contextlib
 import io
 import os
 import shutil
@@ -50,12 +51,10 @@ def wait_for_port(port: int, *, timeout: float = 15.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A real Redis: $REDIS_URL when set, else a private redis-server on a free port."""
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
+@contextlib.contextmanager
+def private_redis_server() -> Iterator[tuple[str, subprocess.Popen]]:
+    """A redis-server of our own on a free loopback port, keeping nothing on disk; yields
+    its URL and process. Tests and the benchmarks use it."""
     binary = shutil.which("redis-server")
     if binary is None:
         require_service("redis-server", "install it with `apt-get install redis-server`")
@@ -67,10 +66,20 @@ def redis_url() -> Iterator[str]:
     )
     try:
         wait_for_port(port)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", process
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis: $REDIS_URL when set, else a private redis-server on a free port."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    with private_redis_server() as (url, _process):
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,6 @@ import datetime
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -124,23 +123,10 @@ def inspect_step(product_id: int) -> dict:
 def private_redis() -> Iterator[str]:
     """A redis-server of our own, so no other process's keys (throttle counters, sessions)
     meet ours."""
-    from conftest import free_port, wait_for_port
+    from conftest import private_redis_server
 
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is needed (apt-get install redis-server)")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with private_redis_server() as (url, _process):
+        yield url
 
 
 @contextlib.contextmanager

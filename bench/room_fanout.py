@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import json
 import math
@@ -34,7 +35,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +44,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from conftest import free_port, private_redis_server, wait_for_port  # noqa: E402
+
 CHAT_PER_SENDER_PER_10S = 4  # the product allows 5 per 10 s per user and room: stay under it
 TEXT_PATTERN = re.compile(rb'"text": ?"bench (\d+) (\d+)"')
 LATENCY_BUCKET_US = 100  # latency histogram resolution (0.1 ms)
@@ -51,23 +55,6 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # --- small helpers ----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, *, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -327,7 +314,7 @@ class Server:
             stderr=subprocess.DEVNULL,
         )
         pin(self.process.pid, self.cpu)
-        wait_for_port(self.port)
+        wait_for_port(self.port, timeout=30)
 
     def stop(self) -> None:
         if self.process is not None:
@@ -659,22 +646,11 @@ async def controller(args) -> int:
     other_cpu = 1 if args.pin else None
     if args.pin:
         pin(os.getpid(), other_cpu)
+    cleanup = contextlib.ExitStack()
     try:
         if not redis_url:
-            binary = shutil.which("redis-server")
-            if binary is None:
-                print("redis-server is needed (apt-get install redis-server)", file=sys.stderr)
-                return 2
-            port = free_port()
-            redis_process = subprocess.Popen(
-                [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
-                + ["--appendonly", "no"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            redis_url, redis_process = cleanup.enter_context(private_redis_server())
             pin(redis_process.pid, other_cpu)
-            wait_for_port(port)
-            redis_url = f"redis://127.0.0.1:{port}/0"
         env = server_env(workdir, redis_url)
         migrate = subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput"],
@@ -756,9 +732,7 @@ async def controller(args) -> int:
         out.write_text(table)
         return 0
     finally:
-        if redis_process is not None:
-            redis_process.terminate()
-            redis_process.wait(timeout=10)
+        cleanup.close()  # our redis-server, if we started one
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -812,7 +786,6 @@ def main() -> int:
         asyncio.run(viewers_main(json.loads(sys.argv[2])))
         return 0
     if len(sys.argv) > 1 and sys.argv[1] == "_setup":
-        sys.path.insert(0, str(PROJECT_ROOT))
         setup_main(int(sys.argv[2]), int(sys.argv[3]))
         return 0
     # Stopped with SIGTERM: unwind, so the server and our redis-server are stopped too.
