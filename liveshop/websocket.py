@@ -59,6 +59,9 @@ class SocketGatekeeper:
         origin = _header(scope, b"origin")
         if origin is not None and not origin_allowed(origin):
             return await WebsocketDenier()(scope, receive, send)
+        # The server's own send, for the room hub's broadcasts (rooms/hub.py): the session
+        # middleware's wrapper only acts on handshake messages, yet costs every frame.
+        scope = {**scope, "liveshop.server_send": send}
         authorization = _header(scope, b"authorization")
         if authorization is not None:
             scheme, _, raw = authorization.partition(" ")

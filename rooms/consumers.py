@@ -10,6 +10,8 @@ import json
 import logging
 import re
 import uuid
+import weakref
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -23,6 +25,7 @@ from liveshop.converters import PrimaryKeyConverter
 from liveshop.errors import ApplicationError
 from rooms import selectors, services
 from rooms.events import room_event_send, room_group, room_staff_group, room_user_group
+from rooms.hub import CLOSE_SUBSCRIPTION_LOST, get_hub
 from rooms.models import ShoppingRoom
 from rooms.store import CHAT_KEPT, get_store
 from streaming import host as media
@@ -64,6 +67,52 @@ def _background_done(task: asyncio.Task) -> None:
     _background_tasks.discard(task)
     if not task.cancelled() and task.exception() is not None:
         logger.error("room background task failed", exc_info=task.exception())
+
+
+class ChatRecorder:
+    """Saves the broadcast chat lines a tick at a time, in one transaction per tick: one
+    thread hop and one commit for a busy room's lines instead of one per line. One per
+    event loop (its lock belongs to the loop): `chat_recorder()`."""
+
+    TICK = 0.1  # seconds the first line of a batch waits for company
+
+    def __init__(self) -> None:
+        self.pending: list[dict] = []
+        self.saving = False
+        self.lock = asyncio.Lock()  # held while lines are written
+
+    def add(self, line: dict) -> None:
+        self.pending.append(line)
+        if not self.saving:
+            self.saving = True
+            run_in_background(self._save())
+
+    async def _save(self) -> None:
+        try:
+            while self.pending:
+                await asyncio.sleep(self.TICK)
+                await self.flush()
+        finally:
+            self.saving = False
+
+    async def flush(self) -> None:
+        """Save what is pending now, after any save under way: moderation that deletes
+        lines in the database must find the lines broadcast before it there."""
+        async with self.lock:
+            lines, self.pending = self.pending, []
+            if lines:
+                await database_sync_to_async(services.chat_messages_record)(lines=lines)
+
+
+_recorders: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def chat_recorder() -> ChatRecorder:
+    loop = asyncio.get_running_loop()
+    recorder = _recorders.get(loop)
+    if recorder is None:
+        recorder = _recorders[loop] = ChatRecorder()
+    return recorder
 
 
 async def announce_viewer_count(room_id: str) -> None:
@@ -169,8 +218,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.groups_joined.append(room_user_group(self.room_id, self.user.pk))
         if self.role in {"seller", "moderator"}:
             self.groups_joined.append(room_staff_group(self.room_id))
-        for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+        self.loop = asyncio.get_running_loop()
+        self.hub_send = self.scope.get("liveshop.server_send", self.base_send)
+        self.hub_batches_chat = "chat" in parse_qs(
+            self.scope.get("query_string", b"").decode("latin-1")
+        ).get("batch", [])
+        await get_hub().join(self, self.groups_joined, hold=True)
+        self.in_hub = True
 
         self.viewer_key = (
             f"user:{self.user.pk}" if self.user.is_authenticated else f"anon:{self.channel_name}"
@@ -180,6 +234,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._record_viewer()
         self.joined = True
         await self._send_room_state(room, viewer_count)
+        await get_hub().release(self)  # the events sent since we subscribed, after the state
         if self.user.is_authenticated and self.role != "seller":
             await room_event_send(
                 room_staff_group(self.room_id),
@@ -217,6 +272,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         return room
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "in_hub", False):
+            self.in_hub = False
+            await get_hub().leave(self, self.groups_joined)
         if not getattr(self, "joined", False):
             return
         self.joined = False
@@ -227,8 +285,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 )
             except MediaError:
                 pass  # the unit is gone too, or drops the peer when its connection fails
-        for group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
         await self.store.viewer_leave(self.room_id, self.viewer_key)
         if self.user.is_authenticated and self.role != "seller":
             await room_event_send(
@@ -352,31 +408,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 "invalid",
                 _("Messages are 1 to %(max)s characters.") % {"max": CHAT_MAX_CHARS},
             )
-        if await self.store.is_banned(self.room_id, self.user.pk):
-            raise Refusal("banned", _("You were banned from this room."))
-        muted = await self.store.muted_for(self.room_id, self.user.pk)
-        if muted:
-            raise Refusal(
-                "muted",
-                _("You are muted in this room for %(seconds)s more seconds.") % {"seconds": muted},
-            )
-        limit, window = CHAT_RATE
-        if not await self.store.hit(
-            f"chat:{self.room_id}:{self.user.pk}", limit=limit, window=window
-        ):
-            raise Refusal(
-                "rate_limited",
-                _("Slow down: at most %(limit)s messages per %(window).0f s.")
-                % {"limit": limit, "window": window},
-            )
-        if self.role not in {"seller", "moderator"}:
-            slow = await self.store.slow_mode_get(self.room_id)
-            if slow and not await self.store.acquire(
-                f"slow:{self.room_id}:{self.user.pk}", ttl=slow
-            ):
-                raise Refusal(
-                    "slow_mode", _("Slow mode: one message every %(slow)s s.") % {"slow": slow}
-                )
         sent_at = timezone.now()
         message = {
             "type": "chat-message",
@@ -385,17 +416,43 @@ class RoomConsumer(AsyncWebsocketConsumer):
             "text": text,
             "sent_at": sent_at.isoformat(),
         }
-        await self.store.chat_append(self.room_id, message)
+        limit, window = CHAT_RATE
+        verdict, seconds = await self.store.chat_post(
+            self.room_id,
+            self.user.pk,
+            message,
+            limit=limit,
+            window=window,
+            staff=self.role in {"seller", "moderator"},
+        )
+        if verdict == "banned":
+            raise Refusal("banned", _("You were banned from this room."))
+        if verdict == "muted":
+            raise Refusal(
+                "muted",
+                _("You are muted in this room for %(seconds)s more seconds.")
+                % {"seconds": seconds},
+            )
+        if verdict == "rate_limited":
+            raise Refusal(
+                "rate_limited",
+                _("Slow down: at most %(limit)s messages per %(window).0f s.")
+                % {"limit": limit, "window": window},
+            )
+        if verdict == "slow_mode":
+            raise Refusal(
+                "slow_mode", _("Slow mode: one message every %(slow)s s.") % {"slow": seconds}
+            )
         await room_event_send(room_group(self.room_id), message)
         # Persisted after the broadcast, off the hot path (moderation and replays).
-        run_in_background(
-            database_sync_to_async(services.chat_message_record)(
-                room_id=self.room_id,
-                message_id=message["id"],
-                user_id=self.user.pk,
-                text=text,
-                sent_at=sent_at,
-            )
+        chat_recorder().add(
+            {
+                "room_id": self.room_id,
+                "message_id": message["id"],
+                "user_id": self.user.pk,
+                "text": text,
+                "sent_at": sent_at,
+            }
         )
 
     # --- spotlight -----------------------------------------------------------------------
@@ -471,6 +528,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not isinstance(message_id, str) or not re.fullmatch(r"[0-9a-f]{32}", message_id):
             raise Refusal("invalid", _("`message_id` must be a message id."))
         await self.store.chat_delete(self.room_id, message_id)
+        await chat_recorder().flush()  # the line may not be saved yet
         await database_sync_to_async(self._delete_message)(message_id)
         await room_event_send(
             room_group(self.room_id), {"type": "message-deleted", "message_id": message_id}
@@ -507,9 +565,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.store.ban(self.room_id, user_id)
         if await self.store.queue_leave(self.room_id, user_id):
             await self._queue_changed()
-        await self.channel_layer.group_send(
-            room_user_group(self.room_id, user_id), {"type": "room.kick"}
-        )
+        await room_event_send(room_user_group(self.room_id, user_id), {"type": "_kick"})
         await room_event_send(
             room_staff_group(self.room_id), {"type": "user-banned", "user_id": user_id}
         )
@@ -518,6 +574,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _purge_messages_of(self, user_id: str) -> None:
         """A banned user's lines leave the chat with them, for everyone and for late joiners
         (store and database), each announced like a deleted message."""
+        await chat_recorder().flush()
         message_ids = await database_sync_to_async(self._purge_messages)(user_id)
         # Lines are saved just after they are broadcast: the newest may be in the store only.
         for message in await self.store.chat_recent(self.room_id, limit=CHAT_KEPT):
@@ -647,19 +704,28 @@ class RoomConsumer(AsyncWebsocketConsumer):
         "webrtc-ice-candidate": on_webrtc_ice_candidate,
     }
 
-    # --- events from the channel layer -------------------------------------------------
-    async def room_event(self, message: dict) -> None:
-        event = message["event"]
-        if event["type"] == "room-status":
-            went_live = (
-                event["status"] == ShoppingRoom.Status.LIVE
-                and self.room_status != ShoppingRoom.Status.LIVE
-            )
-            self.room_status = event["status"]
-            if went_live and getattr(self, "joined", False):
-                await self._record_viewer()
-                run_in_background(announce_viewer_count(self.room_id))  # save the new count
-        await self.send_event(event)
+    # --- room events (rooms/hub.py writes the others straight to the socket) ----------------
+    hub_intercepts = frozenset({"room-status", "_kick"})
+    hub_batches_chat = False  # set on connect: `?batch=chat` takes chat-batch frames
+
+    async def hub_event(self, kind: str, text: str) -> None:
+        if kind == "_kick":
+            await self.send_error("banned", _("You were banned from this room."))
+            await self.close(code=CLOSE_BANNED)
+            return
+        status = json.loads(text)["status"]  # room-status
+        went_live = status == ShoppingRoom.Status.LIVE and self.room_status != status
+        self.room_status = status
+        await self.send(text_data=text)
+        if went_live and getattr(self, "joined", False):
+            # In the background: the hub is writing this event to the room's other sockets.
+            run_in_background(self._record_viewer())
+            run_in_background(announce_viewer_count(self.room_id))  # save the new count
+
+    async def hub_lost(self) -> None:
+        await self.close(code=CLOSE_SUBSCRIPTION_LOST)
+
+    # --- messages to this socket alone, through the channel layer (the media unit) ---------
 
     async def media_answer(self, message: dict) -> None:
         await self.send_event(
@@ -668,10 +734,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def media_error(self, message: dict) -> None:
         await self.send_error(message["code"], message["message"])
-
-    async def room_kick(self, message: dict) -> None:
-        await self.send_error("banned", _("You were banned from this room."))
-        await self.close(code=CLOSE_BANNED)
 
 
 class UnknownSocket(AsyncWebsocketConsumer):

@@ -1,8 +1,10 @@
 """Sending room events to sockets. Services call `room_event_on_commit` so that a write that
-rolls back never reaches a viewer (DESIGN.md: broadcast after commit)."""
+rolls back never reaches a viewer (DESIGN.md: broadcast after commit). Delivery is the room
+hub's (rooms/hub.py): encoded here once, written as is to every socket of the group."""
+
+import json
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 
@@ -22,8 +24,11 @@ def room_user_group(room_id, user_id) -> str:
 
 
 async def room_event_send(group: str, event: dict) -> None:
-    """Deliver `event` (a client-facing message) to every socket of `group`."""
-    await get_channel_layer().group_send(group, {"type": "room.event", "event": event})
+    """Deliver `event` (a client-facing message) to every socket of `group`, on every server
+    process. Kinds starting with "_" are the server's own (e.g. "_kick"), never shown as such."""
+    from rooms.hub import get_hub  # the hub names groups with this module's functions
+
+    await get_hub().publish(group, event["type"], json.dumps(event, separators=(",", ":")))
 
 
 def room_event_on_commit(group: str, event: dict, *, before=None) -> None:

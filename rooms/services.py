@@ -3,6 +3,7 @@
 import asyncio
 import contextvars
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -298,14 +299,23 @@ def chat_message_record(
     *, room_id, message_id: str, user_id, text: str, sent_at: datetime
 ) -> ChatMessage:
     """Persist a chat line that was already broadcast (off the hot path)."""
-    with transaction.atomic():
-        message = ChatMessage.objects.create(
-            room_id=room_id, message_id=message_id, user_id=user_id, text=text, sent_at=sent_at
-        )
-        ShoppingRoom.objects.filter(pk=room_id).update(
-            total_chat_messages=F("total_chat_messages") + 1
-        )
+    line = {"room_id": room_id, "message_id": message_id, "user_id": user_id}
+    (message,) = chat_messages_record(lines=[{**line, "text": text, "sent_at": sent_at}])
     return message
+
+
+def chat_messages_record(*, lines: list[dict]) -> list[ChatMessage]:
+    """Persist chat lines that were already broadcast, many in one transaction: the room
+    socket saves a busy room's lines a tick at a time (rooms/consumers.py ChatRecorder).
+    Each line is {room_id, message_id, user_id, text, sent_at}."""
+    per_room = Counter(str(line["room_id"]) for line in lines)
+    with transaction.atomic():
+        messages = ChatMessage.objects.bulk_create([ChatMessage(**line) for line in lines])
+        for room_id, count in per_room.items():
+            ShoppingRoom.objects.filter(pk=room_id).update(
+                total_chat_messages=F("total_chat_messages") + count
+            )
+    return messages
 
 
 def chat_message_delete(*, room: ShoppingRoom, actor: User, message_id: str) -> None:

@@ -47,6 +47,11 @@ class RoomStore(ABC):
     @abstractmethod
     async def viewer_count(self, room_id: str) -> int: ...
 
+    @abstractmethod
+    async def viewer_counts(self, room_ids: list[str]) -> list[int]:
+        """The current viewer counts of several rooms in one go (one round trip): list pages
+        show many live rooms, and one read per room was an N+1 on the store."""
+
     # --- unique viewers: everyone who ever joined, for the seller's numbers ---------------
     @abstractmethod
     async def viewer_seen(self, room_id: str, viewer: str) -> int:
@@ -60,6 +65,17 @@ class RoomStore(ABC):
     # --- chat ----------------------------------------------------------------------------
     @abstractmethod
     async def chat_append(self, room_id: str, message: dict) -> None: ...
+
+    @abstractmethod
+    async def chat_post(
+        self, room_id: str, user_id, message: dict, *, limit: int, window: float, staff: bool
+    ) -> tuple[str, int]:
+        """Everything a chat line needs before it is broadcast, in one step (one round trip
+        with Redis: a busy room's lines must not wait on six): refuse it if the user is
+        banned ("banned"), muted ("muted", seconds left), over `limit` lines per `window`
+        seconds ("rate_limited") or, unless `staff`, inside the room's slow mode
+        ("slow_mode", its seconds); else count it, start the user's slow-mode wait, keep
+        it in the recent history and answer ("ok", 0). A refused line counts for nothing."""
 
     @abstractmethod
     async def chat_recent(self, room_id: str, limit: int = 50) -> list[dict]:
@@ -213,6 +229,10 @@ class MemoryRoomStore(RoomStore):
         with self._lock:
             return len(self._viewers.get(room_id, {}))
 
+    async def viewer_counts(self, room_ids):
+        with self._lock:
+            return [len(self._viewers.get(room_id, {})) for room_id in room_ids]
+
     def _forget_expired_seen(self, now: float) -> None:
         # Swept on every join: one pass over the rooms that have sets (a handful in the
         # single-process default), so expired sets leave memory instead of piling up.
@@ -237,6 +257,28 @@ class MemoryRoomStore(RoomStore):
     async def chat_append(self, room_id, message):
         with self._lock:
             self._chat.setdefault(room_id, deque(maxlen=CHAT_KEPT)).append(message)
+
+    async def chat_post(self, room_id, user_id, message, *, limit, window, staff):
+        now, wall = time.monotonic(), time.time()
+        with self._lock:
+            if (room_id, str(user_id)) in self._bans:
+                return "banned", 0
+            until = self._get(f"mute:{room_id}:{user_id}")
+            if until and (left := math.ceil(float(until) - wall)) > 0:
+                return "muted", left
+            events = self._hits.setdefault(f"chat:{room_id}:{user_id}", deque())
+            while events and events[0] <= now - window:
+                events.popleft()
+            if len(events) >= limit:
+                return "rate_limited", 0
+            slow = int(self._get(f"slow:{room_id}") or 0)
+            if slow and not staff:
+                if self._get(f"slow:{room_id}:{user_id}") is not None:
+                    return "slow_mode", slow
+                self._set(f"slow:{room_id}:{user_id}", "1", slow)
+            events.append(now)
+            self._chat.setdefault(room_id, deque(maxlen=CHAT_KEPT)).append(message)
+            return "ok", 0
 
     async def chat_recent(self, room_id, limit=50):
         with self._lock:
@@ -398,6 +440,28 @@ if left <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
 return redis.call('HLEN', KEYS[1])
 """
 
+# RoomStore.chat_post: KEYS bans, mute, rate window, slow mode, user's slow wait, history;
+# ARGV user id, now, window, limit, event id, staff (1/0), message, lines kept.
+_CHAT_POST_SCRIPT = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {'banned', 0} end
+local muted = redis.call('PTTL', KEYS[2])
+if muted > 0 then return {'muted', math.ceil(muted / 1000)} end
+local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[4]) then return {'rate_limited', 0} end
+if ARGV[6] == '0' then
+  local slow = tonumber(redis.call('GET', KEYS[4]) or '0')
+  if slow > 0 and not redis.call('SET', KEYS[5], '1', 'NX', 'PX', slow * 1000) then
+    return {'slow_mode', slow}
+  end
+end
+redis.call('ZADD', KEYS[3], now, ARGV[5])
+redis.call('PEXPIRE', KEYS[3], math.ceil(window * 1000))
+redis.call('RPUSH', KEYS[6], ARGV[7])
+redis.call('LTRIM', KEYS[6], -tonumber(ARGV[8]), -1)
+return {'ok', 0}
+"""
+
 _CHAT_DELETE_SCRIPT = """
 local messages = redis.call('LRANGE', KEYS[1], 0, -1)
 for _, raw in ipairs(messages) do
@@ -465,6 +529,14 @@ class RedisRoomStore(RoomStore):
     async def viewer_count(self, room_id):
         return await self.redis.hlen(self._key(room_id, "viewers"))
 
+    async def viewer_counts(self, room_ids):
+        if not room_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for room_id in room_ids:
+                pipe.hlen(self._key(room_id, "viewers"))
+            return list(await pipe.execute())
+
     async def viewer_seen(self, room_id, viewer):
         # A set, not a HyperLogLog: the count must be exact (a test checks it against the
         # sockets that joined), and even 100 000 viewers is a few MB for one show.
@@ -491,6 +563,28 @@ class RedisRoomStore(RoomStore):
             pipe.rpush(key, json.dumps(message))
             pipe.ltrim(key, -CHAT_KEPT, -1)
             await pipe.execute()
+
+    async def chat_post(self, room_id, user_id, message, *, limit, window, staff):
+        # The same keys as ban, mute, hit, slow_mode_set, acquire and chat_append use.
+        verdict, number = await self.redis.eval(
+            _CHAT_POST_SCRIPT,
+            6,
+            self._key(room_id, "bans"),
+            self._key(room_id, f"mute:{user_id}"),
+            f"{self.prefix}:hit:chat:{room_id}:{user_id}",
+            self._key(room_id, "slow-mode"),
+            f"{self.prefix}:lock:slow:{room_id}:{user_id}",
+            self._key(room_id, "chat"),
+            str(user_id),
+            time.time(),
+            window,
+            limit,
+            uuid.uuid4().hex,
+            1 if staff else 0,
+            json.dumps(message),
+            CHAT_KEPT,
+        )
+        return verdict, int(number)
 
     async def chat_recent(self, room_id, limit=50):
         if not limit:

@@ -11,6 +11,7 @@ the room for a new unit within UNIT_TTL seconds (viewers' pages re-offer by them
 """
 
 import asyncio
+import json
 import logging
 
 from channels.layers import get_channel_layer
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from rooms.events import room_event_send, room_group
+from rooms.hub import get_hub
 from rooms.store import get_store
 from streaming.unit import ForwardingUnit, MediaError
 
@@ -85,10 +87,29 @@ class UnitHost:
         self._runner: asyncio.Task | None = None
         self._idle_since: float | None = None
 
+    # --- the room hub's listener interface (rooms/hub.py) -----------------------------
+    # The unit hears the room's events to learn that the room ended; it has no socket.
+    hub_intercepts = frozenset({"room-status"})
+    hub_batches_chat = False
+
+    async def hub_send(self, message: dict) -> None:
+        pass  # every other room event is for the viewers, not the unit
+
+    async def hub_event(self, kind: str, text: str) -> None:
+        if json.loads(text).get("status") == "ended":
+            self._spawn(self._end())
+
+    async def hub_lost(self) -> None:
+        pass  # the room's end is also noticed when its publisher and viewers leave
+
+    async def _end(self) -> None:
+        await self.unit.close("ended")
+        self._runner.cancel()
+
     async def start(self) -> None:
         hosted[self.room_id] = self
-        # The unit hears the room's events to learn that the room ended.
-        await self.layer.group_add(room_group(self.room_id), self.channel_name)
+        self.loop = asyncio.get_running_loop()
+        await get_hub().join(self, [room_group(self.room_id)])
         self._runner = asyncio.create_task(self._run(), name=f"media-unit-{self.room_id}")
 
     async def _run(self) -> None:
@@ -132,11 +153,6 @@ class UnitHost:
                 await self.unit.add_candidate(peer, message["candidate"])
             elif kind == "media.leave":
                 await self.unit.leave(peer)
-            elif kind == "room.event":
-                event = message["event"]
-                if event.get("type") == "room-status" and event.get("status") == "ended":
-                    await self.unit.close("ended")
-                    self._runner.cancel()
         except MediaError as exc:
             await self._reply(
                 # The unit marks its refusals with gettext_noop; they are translated here.
@@ -190,7 +206,7 @@ class UnitHost:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
-            await self.layer.group_discard(room_group(self.room_id), self.channel_name)
+            await get_hub().leave(self, [room_group(self.room_id)])
             await self.store.value_delete(unit_key(self.room_id), only_if=self.channel_name)
         except Exception:
             logger.warning("media unit of room %s left its registration behind", self.room_id)

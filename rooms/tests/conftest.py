@@ -59,7 +59,13 @@ def room_socket():
     opened: list[WebsocketCommunicator] = []
 
     async def open_socket(
-        room, user=None, *, via: str = "jwt", origin: bytes | None = ORIGIN, headers=()
+        room,
+        user=None,
+        *,
+        via: str = "jwt",
+        origin: bytes | None = ORIGIN,
+        headers=(),
+        query: str = "",
     ) -> WebsocketCommunicator:
         all_headers = list(headers)
         if origin is not None:
@@ -72,7 +78,7 @@ def room_socket():
         if user is not None and via == "session":
             all_headers.append((b"cookie", await sync_to_async(session_cookie_for)(user)))
         communicator = WebsocketCommunicator(
-            application, f"/ws/rooms/{room.pk}/", headers=all_headers
+            application, f"/ws/rooms/{room.pk}/{query}", headers=all_headers
         )
         opened.append(communicator)
         return communicator

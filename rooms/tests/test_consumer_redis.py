@@ -5,6 +5,7 @@ import pytest
 from channels.layers import channel_layers, get_channel_layer
 from channels_redis.core import RedisChannelLayer
 
+from rooms import hub as room_hub
 from rooms import store as room_store
 from rooms.store import RedisRoomStore, get_store
 from rooms.tests import (
@@ -12,6 +13,7 @@ from rooms.tests import (
     test_consumer_actions,
     test_consumer_chat,
     test_consumer_frames,
+    test_hub,
 )
 
 pytest_plugins = ["rooms.tests.socket_helpers"]
@@ -25,6 +27,7 @@ moderated_room = test_consumer_actions.moderated_room
 shopper = test_consumer_actions.shopper
 room_with_two = test_consumer_frames.room_with_two
 shopper_socket_factory = test_consumer_frames.shopper_socket_factory
+long_tick = test_hub.long_tick
 
 
 @pytest.fixture(autouse=True)
@@ -120,3 +123,52 @@ test_first_message_is_the_room_state = test_consumer.test_first_message_is_the_r
 test_ten_malformed_frames_disconnect_the_client = (
     test_consumer_frames.test_ten_malformed_frames_disconnect_the_client
 )
+
+# The room hub: chat ticks, order, and one subscription per process and room.
+test_a_batching_socket_gets_a_ticks_lines_in_one_frame_in_order = (
+    test_hub.test_a_batching_socket_gets_a_ticks_lines_in_one_frame_in_order
+)
+test_a_line_deleted_within_its_tick_still_comes_before_its_deletion = (
+    test_hub.test_a_line_deleted_within_its_tick_still_comes_before_its_deletion
+)
+test_events_sent_while_a_socket_connects_come_after_its_room_state = (
+    test_hub.test_events_sent_while_a_socket_connects_come_after_its_room_state
+)
+
+
+async def _subscribers(store, room) -> int:
+    channel = f"{store.prefix}:hub:{room.pk}"
+    return dict(await store.redis.pubsub_numsub(channel))[channel]
+
+
+async def test_a_process_subscribes_once_per_room_however_many_sockets(
+    live_room, seller, shopper, open_socket, redis_everywhere
+):
+    sockets = [await open_socket(live_room, seller), await open_socket(live_room, shopper)]
+    sockets += [await open_socket(live_room, label=f"viewer {n}") for n in range(5)]
+    assert await _subscribers(redis_everywhere, live_room) == 1
+    await sockets[1].send(
+        {"type": "chat-message", "text": "one copy from Redis, seven on the sockets"}
+    )
+    for socket in sockets:
+        await socket.expect("chat-message", text="one copy from Redis, seven on the sockets")
+    for socket in sockets:
+        await socket.disconnect()
+    assert await _subscribers(redis_everywhere, live_room) == 0  # the room is let go
+
+
+async def test_sockets_are_closed_to_resync_when_the_subscription_is_lost(
+    live_room, shopper, open_socket, redis_everywhere
+):
+    viewer = await open_socket(live_room, label="viewer")
+    sender = await open_socket(live_room, shopper)
+    # Redis drops the subscriber (as it does when one falls too far behind): events
+    # published meanwhile would be lost, so the sockets are told to reconnect instead.
+    await redis_everywhere.redis.client_kill_filter(_type="pubsub")
+    assert await viewer.expect_close() == room_hub.CLOSE_SUBSCRIPTION_LOST
+    assert await sender.expect_close() == room_hub.CLOSE_SUBSCRIPTION_LOST
+    # A new socket subscribes afresh and hears the room again.
+    again = await open_socket(live_room, label="reconnected")
+    talker = await open_socket(live_room, shopper, label="shopper again")
+    await talker.chat("back")
+    await again.expect("chat-message", text="back")

@@ -61,6 +61,24 @@ async def test_viewers_of_one_room_do_not_count_in_another(store):
     assert await store.viewer_count(ROOM) == 1
 
 
+async def test_viewer_counts_of_several_rooms_come_in_one_go_in_the_order_asked(store):
+    assert await store.viewer_counts([]) == []
+    assert await store.viewer_counts([ROOM, OTHER_ROOM]) == [0, 0]
+    for viewer in ("user:1", "user:1", "user:2", "anon:x"):  # user 1 has two tabs
+        await store.viewer_join(ROOM, viewer)
+    await store.viewer_join(OTHER_ROOM, "user:1")
+    assert await store.viewer_counts([OTHER_ROOM, "3", ROOM]) == [1, 0, 3]
+    await store.viewer_leave(ROOM, "user:2")
+    assert (
+        await store.viewer_counts([ROOM, OTHER_ROOM])
+        == [
+            await store.viewer_count(ROOM),
+            await store.viewer_count(OTHER_ROOM),
+        ]
+        == [2, 1]
+    )
+
+
 async def test_unique_viewers_count_each_viewer_once_even_after_they_left(store):
     assert await store.viewers_seen([ROOM]) == [0]
     assert await store.viewer_seen(ROOM, "user:1") == 1
@@ -133,6 +151,53 @@ async def test_chat_messages_come_back_unchanged(store):
     }
     await store.chat_append(ROOM, sent)
     assert await store.chat_recent(ROOM) == [sent]
+
+
+async def post(store, user_id, number, *, staff=False, limit=5, window=10.0):
+    return await store.chat_post(
+        ROOM, user_id, message(number), limit=limit, window=window, staff=staff
+    )
+
+
+async def test_chat_post_keeps_accepted_lines_and_refuses_over_the_rate(store):
+    for number in range(3):
+        assert await post(store, 7, number, limit=3) == ("ok", 0)
+    assert await post(store, 7, 3, limit=3) == ("rate_limited", 0)
+    assert await post(store, 8, 4, limit=3) == ("ok", 0)  # another user has their own
+    assert [m["id"] for m in await store.chat_recent(ROOM)] == ["m0", "m1", "m2", "m4"]
+
+
+async def test_chat_post_refuses_banned_and_muted_users_and_keeps_nothing(store):
+    await store.ban(ROOM, 7)
+    await store.mute(ROOM, 8, 90)
+    assert await post(store, 7, 1) == ("banned", 0)
+    verdict, seconds = await post(store, 8, 2)
+    assert verdict == "muted" and 89 <= seconds <= 90
+    assert await store.chat_recent(ROOM) == []
+    assert await post(store, 9, 3) == ("ok", 0)
+    await store.ban(OTHER_ROOM, 9)  # a ban elsewhere changes nothing here
+    assert await post(store, 9, 4) == ("ok", 0)
+
+
+async def test_chat_post_applies_slow_mode_except_to_staff(store):
+    await store.slow_mode_set(ROOM, 30)
+    assert await post(store, 7, 1) == ("ok", 0)
+    assert await post(store, 7, 2) == ("slow_mode", 30)
+    assert await post(store, 8, 3) == ("ok", 0)  # each user waits on their own
+    assert await post(store, 9, 4, staff=True) == ("ok", 0)
+    assert await post(store, 9, 5, staff=True) == ("ok", 0)
+    await store.slow_mode_set(ROOM, 0)
+    assert await post(store, 7, 6) == ("ok", 0)
+    assert [m["id"] for m in await store.chat_recent(ROOM)] == ["m1", "m3", "m4", "m5", "m6"]
+
+
+async def test_a_refused_chat_line_does_not_count_against_the_rate(store):
+    await store.slow_mode_set(ROOM, 1)
+    assert await post(store, 7, 1, limit=2) == ("ok", 0)
+    for number in range(2, 6):  # refused by slow mode: none of these count
+        assert await post(store, 7, number, limit=2) == ("slow_mode", 1)
+    await asyncio.sleep(1.1)
+    assert await post(store, 7, 6, limit=2) == ("ok", 0)  # the second of two allowed
 
 
 async def test_chat_delete_removes_only_that_message(store):
