@@ -242,6 +242,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # run them on the spot; it is not read from the environment.
 BACKGROUND_INLINE = False
 
+# --- The web server (liveshop/serve.py: uvicorn) ----------------------------------------
+# Processes per machine; more than one needs REDIS_URL (they share rooms through Redis).
+WEB_WORKERS = env_int("WEB_WORKERS", 1)
+if WEB_WORKERS < 1:
+    raise ImproperlyConfigured("WEB_WORKERS must be 1 or more.")
+# Peers whose X-Forwarded-For/-Proto the server believes (comma-separated IPs or "*"): the
+# TLS proxy in front. Anyone else could claim any address or scheme.
+WEB_FORWARDED_ALLOW_IPS = env_str("WEB_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
 # --- Redis: cache, sessions, channel layer ---------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:

@@ -30,6 +30,8 @@ CHAT_KEPT = 200  # recent messages kept per room (late joiners get the last 50)
 # no hook in the room's end (a show can end with nobody connected, or the process gone), and
 # a late announcement after the end still finds the set.
 SEEN_TTL = 7 * 24 * 3600.0
+# Connections one event loop's store keeps to Redis; calls beyond that wait for one.
+REDIS_CONNECTIONS = 50
 
 
 class RoomStore(ABC):
@@ -501,9 +503,18 @@ class RedisRoomStore(RoomStore):
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = redis.asyncio.Redis.from_url(
-                self.url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
+            # A blocking pool: a join storm (thousands of sockets connecting at once) waits
+            # its turn for a connection; redis-py's default pool refused the 101st
+            # concurrent call outright ("Too many connections"), failing those handshakes.
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                self.url,
+                max_connections=REDIS_CONNECTIONS,
+                timeout=5,  # seconds to wait for a free connection, then ConnectionError
+                decode_responses=True,
+                socket_timeout=5,
+                socket_connect_timeout=5,
             )
+            client = redis.asyncio.Redis(connection_pool=pool)
             self._clients[loop] = client
         return client
 
