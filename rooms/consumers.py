@@ -294,10 +294,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         run_in_background(announce_viewer_count(self.room_id))
 
     async def _send_room_state(self, room: ShoppingRoom, viewer_count: int) -> None:
-        spotlight = await self.store.spotlight_get(self.room_id)
-        queue_position = None
-        if self.user.is_authenticated:
-            queue_position = await self.store.queue_position(self.room_id, self.user.pk)
+        stored = await self.store.room_state(
+            self.room_id, self.user.pk if self.user.is_authenticated else None, 50
+        )
         await self.send_event(
             {
                 "type": "room-state",
@@ -308,11 +307,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     "seller": selectors.user_summary(room.seller),
                 },
                 "viewer_count": viewer_count,
-                "spotlight": spotlight or self.spotlight_fallback,
+                "spotlight": stored["spotlight"] or self.spotlight_fallback,
                 "product_stock": self.product_stock,
-                "chat": await self.store.chat_recent(self.room_id, 50),
-                "queue_position": queue_position,
-                "slow_mode": await self.store.slow_mode_get(self.room_id),
+                "chat": stored["chat"],
+                "queue_position": stored["queue_position"],
+                "slow_mode": stored["slow_mode"],
                 "stream_status": await media.stream_status(self.room_id, room.status),
                 "ice_servers": settings.ICE_SERVERS,
                 "you": {

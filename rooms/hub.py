@@ -39,6 +39,10 @@ import logging
 import weakref
 from typing import Protocol
 
+import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
 from rooms.events import room_group
 from rooms.store import RedisRoomStore, RoomStore, get_store
 
@@ -259,9 +263,14 @@ class _Subscriber:
             if not missing:
                 return
             if self.pubsub is None:
-                import redis.asyncio
-
-                client = redis.asyncio.Redis.from_url(self.hub.store.url, socket_connect_timeout=5)
+                # No silent reconnects: redis-py would resubscribe by itself and the events
+                # published meanwhile would be lost unnoticed; a lost connection must end
+                # the reader, which closes the sockets (see _read).
+                client = redis.asyncio.Redis.from_url(
+                    self.hub.store.url,
+                    socket_connect_timeout=5,
+                    retry=Retry(NoBackoff(), 0),
+                )
                 self.pubsub = client.pubsub(ignore_subscribe_messages=True)
             # Subscribed before the caller's socket counts as joined: nothing sent after
             # its room-state is missed.

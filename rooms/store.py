@@ -20,6 +20,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from functools import lru_cache
 
+import redis.asyncio
 from django.conf import settings
 
 CHAT_KEPT = 200  # recent messages kept per room (late joiners get the last 50)
@@ -105,6 +106,20 @@ class RoomStore(ABC):
             if str(user["id"]) == str(user_id):
                 return place
         return None
+
+    async def room_state(self, room_id: str, user_id, chat_limit: int = 50) -> dict:
+        """What a socket's room-state needs from the store, in one go (one round trip with
+        Redis: a join storm is thousands of these): `spotlight`, the last `chat_limit` chat
+        lines, the user's `queue_position` (None when `user_id` is None or not queued) and
+        `slow_mode`."""
+        return {
+            "spotlight": await self.spotlight_get(room_id),
+            "chat": await self.chat_recent(room_id, chat_limit),
+            "queue_position": None
+            if user_id is None
+            else await self.queue_position(room_id, user_id),
+            "slow_mode": await self.slow_mode_get(room_id),
+        }
 
     # --- spotlight -----------------------------------------------------------------------
     @abstractmethod
@@ -498,8 +513,6 @@ class RedisRoomStore(RoomStore):
     @property
     def redis(self):
         """One client per event loop: async_to_sync callers run on loops of their own."""
-        import redis.asyncio
-
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
@@ -643,6 +656,21 @@ class RedisRoomStore(RoomStore):
     async def spotlight_get(self, room_id):
         raw = await self.redis.get(self._key(room_id, "spotlight"))
         return json.loads(raw) if raw else None
+
+    async def room_state(self, room_id, user_id, chat_limit=50):
+        # The same keys as spotlight_get, chat_recent, queue_position and slow_mode_get.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._key(room_id, "spotlight"))
+            pipe.lrange(self._key(room_id, "chat"), -chat_limit, -1)
+            pipe.zrank(self._key(room_id, "queue"), str(user_id))
+            pipe.get(self._key(room_id, "slow-mode"))
+            spotlight, chat, rank, slow = await pipe.execute()
+        return {
+            "spotlight": json.loads(spotlight) if spotlight else None,
+            "chat": [json.loads(line) for line in chat] if chat_limit else [],
+            "queue_position": None if user_id is None or rank is None else rank + 1,
+            "slow_mode": int(slow or 0),
+        }
 
     async def mute(self, room_id, user_id, seconds):
         await self.redis.set(self._key(room_id, f"mute:{user_id}"), "1", ex=seconds)

@@ -284,6 +284,31 @@ async def test_the_same_user_joining_many_times_at_once_is_queued_once(store):
 # --- spotlight --------------------------------------------------------------------------
 
 
+async def test_room_state_reads_what_the_separate_calls_read(store):
+    assert await store.room_state(ROOM, 7) == {
+        "spotlight": None,
+        "chat": [],
+        "queue_position": None,
+        "slow_mode": 0,
+    }
+    for number in range(60):
+        await store.chat_append(ROOM, message(number))
+    await store.spotlight_set(ROOM, {"id": 3, "name": "Silk scarf"})
+    await store.queue_join(ROOM, user(5))
+    await store.queue_join(ROOM, user(7))
+    await store.slow_mode_set(ROOM, 30)
+    state = await store.room_state(ROOM, 7)
+    assert state["spotlight"] == {"id": 3, "name": "Silk scarf"}
+    assert state["chat"] == await store.chat_recent(ROOM, 50)
+    assert [m["id"] for m in state["chat"]][:2] == ["m10", "m11"]
+    assert state["queue_position"] == 2 == await store.queue_position(ROOM, "7")
+    assert state["slow_mode"] == 30
+    assert (await store.room_state(ROOM, None))["queue_position"] is None  # anonymous
+    assert (await store.room_state(ROOM, 9))["queue_position"] is None  # not queued
+    assert (await store.room_state(ROOM, 7, 0))["chat"] == []
+    assert (await store.room_state(OTHER_ROOM, 7))["spotlight"] is None
+
+
 async def test_spotlight_set_and_clear(store):
     assert await store.spotlight_get(ROOM) is None
     product = {"id": 5, "name": "Silk scarf", "price": "59.00", "currency": "EUR", "stock": 3}
