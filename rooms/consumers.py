@@ -13,6 +13,7 @@ import uuid
 import weakref
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -196,6 +197,16 @@ def _int_field(frame: dict, name: str, *, low: int, high: int) -> int:
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message: dict) -> None:
+        """Channels' dispatch, minus its `close_old_connections` in a thread before every
+        message: a thread hop per chat frame and per connect, waiting behind the pool's
+        database work. Every database call here goes through `database_sync_to_async`,
+        which closes stale connections in its own thread, so nothing is lost."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     # --- connection ----------------------------------------------------------------------
     async def connect(self) -> None:
         self.room_id = self.scope["url_route"]["kwargs"]["room_id"]
