@@ -1,4 +1,5 @@
-# The web image: daphne serving HTTP and WebSockets. Built by docker-compose.yml.
+# The web image: uvicorn (liveshop/serve.py) serving HTTP and WebSockets. Built by
+# docker-compose.yml.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -18,4 +19,4 @@ RUN useradd --create-home --uid 1000 liveshop && mkdir -p /app/media && chown li
 USER liveshop
 
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "liveshop.asgi:application"]
+CMD ["python", "-m", "liveshop.serve", "--host", "0.0.0.0", "--port", "8000"]

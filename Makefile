@@ -18,8 +18,8 @@ $(BIN)/.dev-installed: $(BIN)/.runtime-installed requirements-dev.txt
 	touch $@
 
 # The demo live room gets a test-pattern broadcast (manage.py broadcast_demo) as its seller,
-# beside daphne (it waits for daphne to listen). Stopping (Ctrl-C, or daphne exiting) ends
-# the broadcast first, then daphne. Both run in the background of this shell, where Ctrl-C
+# beside the web server (it waits for the server to listen). Stopping (Ctrl-C, or the server
+# exiting) ends the broadcast first, then the server. Both run in the background of this shell, where Ctrl-C
 # reaches them only through the trap, so the order holds.
 LOCAL_HOST = $(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(HOST))
 run: $(BIN)/.runtime-installed
@@ -27,7 +27,7 @@ run: $(BIN)/.runtime-installed
 	$(BIN)/python manage.py seed_demo
 	@echo "LiveShop on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	@$(BIN)/python manage.py broadcast_demo --demo --url http://$(LOCAL_HOST):$(PORT) & demo=$$!; \
-	$(BIN)/daphne -b $(HOST) -p $(PORT) liveshop.asgi:application & web=$$!; \
+	$(BIN)/python -m liveshop.serve --host $(HOST) --port $(PORT) & web=$$!; \
 	stop() { kill $$demo 2>/dev/null; wait $$demo; kill $$web 2>/dev/null; wait $$web; }; \
 	trap 'stop; exit 130' INT; trap 'stop; exit 143' TERM; trap 'kill $$demo 2>/dev/null' EXIT; \
 	wait $$web

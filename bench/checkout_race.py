@@ -8,8 +8,15 @@ cart holding one unit (made before the race); then all send `POST /api/v1/checko
 
 Reports, per database (median of the runs): orders, units sold, final stock, oversold (units
 sold beyond U, or stock that does not add up: must be 0), answers by status (and error code),
-checkouts/s (answers per second of the race), orders/s, p50/p99 latency. Prints a markdown
-table and writes it (plus the raw runs as JSON) to `--out`.
+checkouts/s (answers per second of the race), orders/s, p50/p99 latency, the CPU the server
+and the machine's other tenants took during the race, and the floor: B requests at once to a
+404 on the same server (the HTTP stack alone). Prints a markdown table and writes it (plus the
+raw runs as JSON) to `--out`.
+
+`--profile PREFIX` records the server with py-spy during each database's first race
+(`PREFIX-<db>.txt`, collapsed stacks of the thread holding the GIL). `--admission 0,4` runs,
+side by side, an experiment that is not the product: at most N requests inside Django at once
+(`admitted_application`).
 
 Settings: DEBUG on, because the dummy payment backend (no Stripe on a benchmark machine)
 refuses to run with DEBUG off; a private redis-server (cache, sessions, throttle counters,
@@ -30,6 +37,7 @@ import datetime
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -120,13 +128,13 @@ def inspect_step(product_id: int) -> dict:
 
 
 @contextlib.contextmanager
-def private_redis() -> Iterator[str]:
+def private_redis() -> Iterator[tuple[str, int]]:
     """A redis-server of our own, so no other process's keys (throttle counters, sessions)
-    meet ours."""
+    meet ours: its URL and pid."""
     from conftest import private_redis_server
 
-    with private_redis_server() as (url, _process):
-        yield url
+    with private_redis_server() as (url, process):
+        yield url, process.pid
 
 
 @contextlib.contextmanager
@@ -160,11 +168,33 @@ def step(args: list[str], env: dict[str, str], timeout: float = 900) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-async def race(base_url: str, tokens: list[str]) -> dict:
-    from http_load import HttpConnection, Latencies
+# The floor: a request that goes through the whole HTTP stack (daphne, every middleware, the
+# URL resolver) and does nothing: the API's JSON 404 for an unknown path.
+FLOOR_PATH = "/api/v1/checkout-race-floor/"
+
+
+async def race(
+    base_url: str,
+    tokens: list[str | None],
+    *,
+    method: str = "POST",
+    path: str = "/api/v1/checkout/",
+    server_pid: int | None = None,
+    redis_pid: int | None = None,
+    at_once: bool = True,
+) -> dict:
+    """Every client sends its request at the same instant (one connection and one token
+    each; None: no credentials); or, not `at_once`, one request after another on one
+    connection (the server's time per request, without contention). With `server_pid`, also
+    the CPU the server, our load side and redis took, and the rest of the machine's busy
+    time (other tenants)."""
+    from common import cpu_seconds, machine_busy_seconds
+    from http_load import HttpConnection, Latencies, median
 
     host, port = base_url.removeprefix("http://").split(":")
-    connections = [HttpConnection(host, int(port), timeout=300) for _ in tokens]
+    connections = [
+        HttpConnection(host, int(port), timeout=300) for _ in (tokens if at_once else [0])
+    ]
     # Every connection is open before anyone checks out: the race is the checkouts, not the
     # TCP handshakes (daphne's listen backlog would serialise those).
     for connection in connections:
@@ -176,16 +206,16 @@ async def race(base_url: str, tokens: list[str]) -> dict:
     await warm.close()
     go = asyncio.Event()
     latencies = Latencies()
+    by_status: dict[str, list[float]] = {}
     finished: list[float] = []
 
-    async def buyer(connection: HttpConnection, token: str) -> None:
+    async def buyer(connection: HttpConnection, token: str | None) -> None:
+        headers = {"Accept": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         await go.wait()
         try:
-            response = await connection.request(
-                "POST",
-                "/api/v1/checkout/",
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            )
+            response = await connection.request(method, path, headers=headers)
         except (TimeoutError, OSError, ConnectionError, ValueError) as exc:
             latencies.add(f"failed: {type(exc).__name__}", None)
             return
@@ -198,18 +228,41 @@ async def race(base_url: str, tokens: list[str]) -> dict:
             except (ValueError, KeyError, TypeError):  # not the API's error shape (e.g. a 500 page)
                 pass
         latencies.add(label, response.seconds)
+        by_status.setdefault(label, []).append(response.seconds)
 
-    tasks = [asyncio.create_task(buyer(c, t)) for c, t in zip(connections, tokens, strict=True)]
-    await asyncio.sleep(0.2)  # every task is waiting on the start line
+    if at_once:
+        tasks = [asyncio.create_task(buyer(c, t)) for c, t in zip(connections, tokens, strict=True)]
+        await asyncio.sleep(0.2)  # every task is waiting on the start line
+    pids = [pid for pid in (server_pid, redis_pid) if pid]
+    cpu_before = [cpu_seconds(pid) for pid in pids], time.process_time(), machine_busy_seconds()
     started = time.perf_counter()
     go.set()
-    await asyncio.gather(*tasks)
+    if at_once:
+        await asyncio.gather(*tasks)
+    else:
+        for token in tokens:
+            await buyer(connections[0], token)
     seconds = max(finished) - started
+    cpu = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before[0], strict=True)]
+    load_cpu = time.process_time() - cpu_before[1]
+    busy = machine_busy_seconds() - cpu_before[2]
+    elapsed = time.perf_counter() - started
     for connection in connections:
         await connection.close()
+    cores = {}
+    if server_pid:
+        cores = {
+            "server_cpu": round(cpu[0] / elapsed, 2),
+            "load_cpu": round(load_cpu / elapsed, 2),
+            "other_cpu": round(max(0.0, busy - sum(cpu) - load_cpu) / elapsed, 2),
+        }
     return {
         "seconds": round(seconds, 3),
+        **cores,
         "statuses": dict(sorted(latencies.statuses.items())),
+        "p50_ms_by_status": {
+            label: round(median(values) * 1000, 1) for label, values in sorted(by_status.items())
+        },
         "p50_ms": latencies.percentile_ms(0.50),
         "p99_ms": latencies.percentile_ms(0.99),
         "max_ms": latencies.percentile_ms(1.0),
@@ -217,42 +270,97 @@ async def race(base_url: str, tokens: list[str]) -> dict:
 
 
 @contextlib.contextmanager
-def serve(env: dict[str, str], log: Path | None) -> Iterator[str]:
-    """daphne on a free port (tests/helpers.py), its stderr kept in `log` when given: the
-    tracebacks of any 500 are there."""
-    from tests.helpers import Daphne, daphne_server
-
-    if log is None:
-        with daphne_server(env) as base_url:
-            yield base_url
-        return
+def serve(env: dict[str, str], log: Path | None, admission: int = 0) -> Iterator:
+    """daphne on a free port (tests/helpers.py `Daphne`), its stderr kept in `log` when
+    given: the tracebacks of any 500 are there. `admission`: the experiment below."""
     from conftest import wait_for_port
+    from tests.helpers import WebServer
 
-    server = Daphne(dict(env))
-    with log.open("ab") as stderr:
+    server = WebServer(dict(env))
+    app = "liveshop.asgi:application"
+    if admission:
+        app = "bench.checkout_race:admitted_application"
+        server.env[ADMISSION_VARIABLE] = str(admission)
+    with contextlib.ExitStack() as files:
+        stderr = files.enter_context(log.open("ab")) if log else subprocess.DEVNULL
         server.process = subprocess.Popen(
             [str(Path(sys.executable).with_name("daphne")), "-b", "127.0.0.1"]
-            + ["-p", str(server.port), "liveshop.asgi:application"],
+            + ["-p", str(server.port), app],
             cwd=PROJECT_ROOT,
             env=server.env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
-        try:
-            wait_for_port(server.port, timeout=30)
-            yield server.base_url
-        finally:
-            server.stop()
+    try:
+        wait_for_port(server.port, timeout=30)
+        yield server
+    finally:
+        server.stop()
+
+
+# --- an experiment, not the product: bound the requests inside Django ----------------------
+
+ADMISSION_VARIABLE = "CHECKOUT_RACE_ADMISSION"
+_admitted: tuple | None = None
+
+
+async def admitted_application(scope, receive, send) -> None:
+    """The product's ASGI app behind an asyncio.Semaphore of `--admission N`: at most N HTTP
+    requests inside Django at once, the others wait in the event loop (no thread, no
+    middleware yet). What a bound in front of Django (liveshop/asgi.py) would give; served
+    only with `--admission`."""
+    global _admitted
+    if _admitted is None:  # in daphne's event loop, at the first request (the warm-up)
+        from liveshop.asgi import application
+
+        _admitted = application, asyncio.Semaphore(int(os.environ[ADMISSION_VARIABLE]))
+    application, slots = _admitted
+    if scope["type"] != "http":
+        await application(scope, receive, send)
+        return
+    async with slots:
+        await application(scope, receive, send)
+
+
+@contextlib.contextmanager
+def profiling(pid: int, out: Path | None) -> Iterator[None]:
+    """py-spy samples the server while the block runs (`out`: collapsed stacks), without
+    pausing it (--nonblocking). Needs `.venv/bin/pip install py-spy` (not a requirement)."""
+    if out is None:
+        yield
+        return
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
+    command = [str(spy), "record", "--pid", str(pid), "--format", "raw", "--nonblocking", "--gil"]
+    recorder = subprocess.Popen(
+        [*command, "--rate", "100", "--output", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1)  # py-spy attaches
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)  # py-spy writes what it has and stops
+        recorder.wait(timeout=120)
 
 
 def one_run(
-    kind: str, buyers: int, units: int, postgres_url: str, server_log: Path | None = None
+    kind: str,
+    buyers: int,
+    units: int,
+    postgres_url: str,
+    server_log: Path | None = None,
+    profile: Path | None = None,
+    admission: int = 0,
+    at_once: bool = True,
 ) -> dict:
     from tests.helpers import manage, site_env
 
     with (
         tempfile.TemporaryDirectory(prefix="checkout_race-") as tmp,
-        private_redis() as redis_url,
+        private_redis() as (redis_url, redis_pid),
         fresh_database(kind, Path(tmp), postgres_url) as database_url,
     ):
         env = site_env(Path(tmp), REDIS_URL=redis_url, PAYMENTS_BACKEND="dummy", **UNTHROTTLED)
@@ -261,15 +369,39 @@ def one_run(
         if migrated.returncode != 0:
             raise SystemExit(migrated.stderr[-4000:])
         prepared = step(["--setup", "--buyers", str(buyers), "--units", str(units)], env)
-        with serve(env, server_log) as base_url:
-            outcome = asyncio.run(race(base_url, prepared["tokens"]))
+        with serve(env, server_log, admission) as server:
+            pid = server.process.pid
+            # Profiled from the first connection to the last answer (warm-up included).
+            with profiling(pid, profile):
+                outcome = asyncio.run(
+                    race(
+                        server.base_url,
+                        prepared["tokens"],
+                        server_pid=pid,
+                        redis_pid=redis_pid,
+                        at_once=at_once,
+                    )
+                )
+            # The floor, on the same server right after: as many requests (at once, or one
+            # at a time), each through the whole HTTP stack to a 404 that does no work.
+            floor = asyncio.run(
+                race(
+                    server.base_url,
+                    [None] * buyers,
+                    method="GET",
+                    path=FLOOR_PATH,
+                    at_once=at_once,
+                )
+            )
         after = step(["--inspect", str(prepared["product"])], env)
     orders = after["orders"]
     sold = after["units_sold"]
     # Oversold: units sold beyond the stock, or a final stock that does not add up.
     oversold = max(0, sold - units) + abs(units - sold - after["final_stock"])
     return {
-        "database": kind,
+        "database": kind
+        + (f", admission {admission}" if admission else "")
+        + ("" if at_once else ", one at a time"),
         "buyers": buyers,
         "units": units,
         **after,
@@ -277,6 +409,9 @@ def one_run(
         "checkouts_per_s": round(buyers / outcome["seconds"], 1),
         "orders_per_s": round(orders / outcome["seconds"], 1),
         **outcome,
+        "floor_p50_ms": floor["p50_ms"],
+        "floor_p99_ms": floor["p99_ms"],
+        "floor_statuses": floor["statuses"],
     }
 
 
@@ -284,21 +419,34 @@ def median_row(runs: list[dict]) -> dict:
     from http_load import median
 
     row = dict(runs[-1])
-    for key in ("seconds", "checkouts_per_s", "orders_per_s", "p50_ms", "p99_ms", "max_ms"):
+    for key in (
+        "seconds",
+        "checkouts_per_s",
+        "orders_per_s",
+        "p50_ms",
+        "p99_ms",
+        "max_ms",
+        "server_cpu",
+        "other_cpu",
+        "floor_p50_ms",
+        "floor_p99_ms",
+    ):
         row[key] = median([run[key] for run in runs])
     # Correctness figures are the worst run's, never a median.
     row["orders"] = sorted({run["orders"] for run in runs})
     row["oversold"] = max(run["oversold"] for run in runs)
     row["final_stock"] = sorted({run["final_stock"] for run in runs})
     row["statuses"] = [run["statuses"] for run in runs]
+    row["p50_by_status"] = [run["p50_ms_by_status"] for run in runs]
     return row
 
 
 def table(rows: list[dict], runs: int) -> str:
     head = (
         "| database | buyers | units | orders | oversold | final stock | checkouts/s | orders/s "
-        "| p50 ms | p99 ms | max ms | race s | answers by status (each run) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| p50 ms | p99 ms | max ms | race s | server CPU | other tenants CPU | floor p50 / p99 ms "
+        "| answers by status (each run) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for row in rows:
@@ -307,15 +455,22 @@ def table(rows: list[dict], runs: int) -> str:
             return "/".join(str(v) for v in value) if isinstance(value, list) else str(value)
 
         statuses = "; ".join(
-            ", ".join(f"{k}: {v}" for k, v in run.items()) for run in row["statuses"]
+            ", ".join(f"{k}: {v} (p50 {p50[k]} ms)" for k, v in run.items())
+            for run, p50 in zip(row["statuses"], row["p50_by_status"], strict=True)
         )
         lines.append(
             f"| {row['database']} | {row['buyers']} | {row['units']} | {fmt(row['orders'])} "
             f"| {row['oversold']} | {fmt(row['final_stock'])} | {row['checkouts_per_s']} "
             f"| {row['orders_per_s']} | {row['p50_ms']} | {row['p99_ms']} | {row['max_ms']} "
-            f"| {row['seconds']} | {statuses} |"
+            f"| {row['seconds']} | {row['server_cpu']} | {row['other_cpu']} "
+            f"| {row['floor_p50_ms']} / {row['floor_p99_ms']} | {statuses} |"
         )
-    note = f"\nMedians of {runs} run(s); orders, oversold and final stock over every run.\n"
+    note = (
+        f"\nMedians of {runs} run(s); orders, oversold and final stock over every run. CPU in "
+        "cores during the race (other tenants: the machine's busy time minus the server, "
+        "redis and the load side). Floor: as many requests at once to a 404 through the same "
+        "server and middleware, right after the race.\n"
+    )
     return head + "\n".join(lines) + "\n" + note
 
 
@@ -330,6 +485,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--server-log", type=Path, help="append daphne's stderr to this file")
+    parser.add_argument(
+        "--profile",
+        help="py-spy the product server during each database's first race: PREFIX-<db>.txt",
+    )
+    parser.add_argument(
+        "--admission",
+        default="0",
+        help="experiment: also (or only) with at most N requests inside Django at once "
+        "(admitted_application): a list, 0 is the product as it is; e.g. 0,4",
+    )
+    parser.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="no race: the same requests one after another (the server's time per request)",
+    )
     parser.add_argument("--setup", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--inspect", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -346,15 +516,35 @@ def main() -> None:
         parser.error("--databases takes sqlite and/or postgres")
     if args.buyers < 1 or args.units < 0 or args.runs < 1:
         parser.error("--buyers and --runs must be at least 1, --units at least 0")
+    try:
+        admissions = [int(value) for value in args.admission.split(",")]
+    except ValueError:
+        parser.error("--admission takes whole numbers, e.g. 0,4")
+    if not admissions or min(admissions) < 0:
+        parser.error("--admission takes whole numbers from 0 (0: the product as it is)")
     rows, raw = [], []
     for kind in kinds:
-        runs = []
+        runs: dict[int, list[dict]] = {admission: [] for admission in admissions}
         for index in range(args.runs):
-            result = one_run(kind, args.buyers, args.units, args.postgres_url, args.server_log)
-            print(f"# {kind} run {index + 1}: {json.dumps(result)}", file=sys.stderr)
-            runs.append(result)
-        raw.extend(runs)
-        rows.append(median_row(runs))
+            for admission in admissions:  # side by side, run after run
+                profile = None
+                if args.profile and not index and not admission:
+                    profile = Path(f"{args.profile}-{kind}.txt")
+                result = one_run(
+                    kind,
+                    args.buyers,
+                    args.units,
+                    args.postgres_url,
+                    args.server_log,
+                    profile,
+                    admission,
+                    not args.one_at_a_time,
+                )
+                print(f"# {kind} run {index + 1}: {json.dumps(result)}", file=sys.stderr)
+                runs[admission].append(result)
+        for admission_runs in runs.values():
+            raw.extend(admission_runs)
+            rows.append(median_row(admission_runs))
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = " ".join(["bench/checkout_race.py", *sys.argv[1:]])
     text = (

@@ -1,31 +1,38 @@
-"""Issue 8, benchmark 5: how fast the busiest pages answer, and how many SQL queries each costs.
+"""Issue 8, benchmark 5: how fast the busiest pages answer, on daphne and uvicorn side by
+side, and how many SQL queries and Redis round trips each page costs.
 
     .venv/bin/python bench/http_pages.py                       # 50 clients, 10 s per page, 3 runs
     .venv/bin/python bench/http_pages.py --seconds 3 --runs 1 --clients 10   # a smoke run
+    .venv/bin/python bench/http_pages.py --page-cache 0        # without the anonymous page cache
 
 What it does, all on loopback in a temporary folder:
 1. migrates a fresh SQLite database (or the PostgreSQL one `--database-url` names: it must be
    empty, it is migrated and filled), runs `manage.py seed_demo` (12 products, 2 rooms);
-2. counts the SQL queries of every page with Django's test client and
-   `CaptureQueriesContext` (anonymous visitor), **at two data sizes**: the demo data, then
-   after adding `--products` products and `--rooms` rooms (live and upcoming, with up to 8
-   products each) from a few more sellers. The count must not grow with the items shown;
-3. starts daphne with production settings (DEBUG off, collected static files, a private
-   redis-server for cache, sessions and the channel layer; HTTPS redirect off because there
-   is no TLS proxy on loopback; API rate limits raised so the throttle is not what is
-   measured) and, for each page in turn, `--clients` concurrent keep-alive clients
-   (bench/http_load.py) request it as fast as it answers for `--seconds` seconds.
+2. counts the SQL queries and the Redis commands and round trips of every page with Django's
+   test client (anonymous visitor), **at two data sizes**: the demo data, then after adding
+   `--products` products and `--rooms` rooms (live and upcoming, with up to 8 products each)
+   from a few more sellers. The counts must not grow with the items shown;
+3. starts one process of each server in `--servers` with production settings (DEBUG off,
+   collected static files, a private redis-server for cache, sessions, room store and channel
+   layer; HTTPS redirect off because there is no TLS proxy on loopback; API rate limits
+   raised so the throttle is not what is measured), pinned to CPU 0, and for each page in
+   turn and each server in turn, `--clients` concurrent keep-alive clients (bench/http_load.py,
+   run from this process, pinned to CPU 1) request it as fast as it answers for `--seconds`.
 
-Pages: home, product list with filters (category, in stock, ordering), room list, a live room's
-page, the product API (first page). Reports requests/s, p50/p99 latency and answers by status
-(median of `--runs`), prints a markdown table and writes it to `--out`. wrk is not installed
-on the development machines, so the load comes from this script.
+The clients send no cookie: they are anonymous first-time visitors, who get the shared page
+of liveshop/pagecache.py where the page has one (home, product list, room list). Pages:
+home, product list with filters (category, in stock, ordering), room list, a live room's
+page, the product API (first page). Reports requests/s, p50/p99 latency, answers by status
+and the server's CPU (medians of `--runs`), prints markdown tables and writes them to `--out`
+(default `bench/results/http_pages-<date>-<time>.md`).
+wrk is not installed on the development machines, so the load comes from this script.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import json
 import os
@@ -43,6 +50,8 @@ sys.path.insert(0, str(PROJECT_ROOT / "bench"))
 UNTHROTTLED = {
     f"API_THROTTLE_{scope}": "100000000/min" for scope in ("ANON", "USER", "WRITE", "AUTH")
 }
+TARGET_PAGES = ("product list (filtered)", "room list")  # issue 8: >= 300 req/s, p99 < 100 ms
+TARGET_RPS, TARGET_P99_MS = 300, 100
 
 
 # --- steps run inside the server's environment ---------------------------------------------
@@ -83,17 +92,23 @@ def pages_step() -> dict[str, str]:
     }
 
 
-def redis_commands() -> int:
-    """Commands the (private) Redis server has run so far, from INFO commandstats."""
-    import redis
-
-    stats = redis.Redis.from_url(os.environ["REDIS_URL"]).info("commandstats")
-    return sum(entry["calls"] for entry in stats.values())
-
-
 def count_step() -> dict:
-    """SQL queries per page for an anonymous visitor, and how many items the page holds."""
+    """SQL queries, Redis commands and Redis round trips per page for an anonymous visitor,
+    and how many items the pages hold."""
     _django()
+    from asgiref.sync import sync_to_async
+
+    async def in_a_server_like_thread() -> dict:
+        # As under a server, the page's reads of the room store (async_to_sync) run on one
+        # long-lived event loop, so they reuse one Redis connection: what is counted is the
+        # page's own round trips, not a connection set up and torn down per request.
+        return await sync_to_async(_count_pages)()
+
+    return asyncio.run(in_a_server_like_thread())
+
+
+def _count_pages() -> dict:
+    import redis
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -101,22 +116,34 @@ def count_step() -> dict:
     from catalog.models import Product
     from rooms.models import ShoppingRoom
 
+    # One connection for the counters. Redis counts the commands it ran (INFO commandstats)
+    # and the reads it served (total_reads_processed): one read per request, or per
+    # pipelined batch, i.e. the round trips.
+    server = redis.Redis.from_url(os.environ["REDIS_URL"])
+
+    def counters() -> tuple[int, int]:
+        commands = sum(entry["calls"] for entry in server.info("commandstats").values())
+        return commands, server.info("stats")["total_reads_processed"]
+
     client = Client()
     counts = {}
     for name, url in pages_step().items():
         client.get(url)  # caches (e.g. the room store's first read) are not what is counted
-        before = redis_commands()
+        commands, reads = counters()
         with CaptureQueriesContext(connection) as queries:
             response = client.get(url, HTTP_ACCEPT="text/html,application/json")
+        commands_after, reads_after = counters()
         counts[name] = {
             "status": response.status_code,
             "queries": len(queries),
-            # Redis round trips (room store, cache) are per-item costs too.
-            "redis_commands": redis_commands() - before - 1,  # minus the INFO itself
+            # Per-item costs on Redis too (room store, cache), minus the counters' own INFOs.
+            "redis_commands": commands_after - commands - 2,
+            "redis_round_trips": reads_after - reads - 2,
         }
     return {
         "products": Product.objects.count(),
         "rooms": ShoppingRoom.objects.count(),
+        "live_rooms": ShoppingRoom.objects.filter(status=ShoppingRoom.Status.LIVE).count(),
         "counts": counts,
     }
 
@@ -232,32 +259,76 @@ async def hammer(base_url: str, path: str, clients: int, seconds: float) -> dict
         "server_errors": sum(
             n for status, n in latencies.statuses.items() if not status.isdigit() or status >= "500"
         ),
+        "seconds": elapsed,
     }
 
 
-def production_env(folder: Path, base: dict[str, str]) -> dict[str, str]:
+def measure(server, path: str, args: argparse.Namespace) -> dict:
+    """One window: the load, the server's CPU and what the machine's other tenants took."""
+    from common import cpu_seconds, machine_busy_seconds
+
+    ours = [server.process.pid, os.getpid()]
+    cpu_before = [cpu_seconds(pid) for pid in ours]
+    busy_before = machine_busy_seconds()
+    result = asyncio.run(
+        hammer(f"http://127.0.0.1:{server.port}", path, args.clients, args.seconds)
+    )
+    # The warm-up second is in these CPU figures too: seconds + 1.
+    window = result.pop("seconds") + 1.0
+    spent = [cpu_seconds(pid) - before for pid, before in zip(ours, cpu_before, strict=True)]
+    result["server_cpu"] = round(spent[0] / window, 2)
+    result["load_cpu"] = round(spent[1] / window, 2)
+    others = (machine_busy_seconds() - busy_before - sum(spent)) / window
+    result["other_tenants_cpu"] = round(max(0.0, others), 2)
+    return result
+
+
+def production_env(folder: Path, base: dict[str, str], page_cache: int | None) -> dict[str, str]:
     env = dict(base)
     env.update(
         DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY="bench-" + "x" * 50,
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DJANGO_STATIC_ROOT=str(folder / "static"),
-        # No TLS proxy on loopback; behind one, the redirect never reaches daphne either.
+        # No TLS proxy on loopback; behind one, the redirect never reaches the server either.
         DJANGO_SECURE_SSL_REDIRECT="false",
         # Required by production settings; no payment is made by reading pages.
         PAYMENTS_BACKEND="stripe",
         STRIPE_SECRET_KEY="sk_test_bench",
         STRIPE_WEBHOOK_SECRET="whsec_bench",
     )
+    if page_cache is not None:
+        env["PAGE_CACHE_SECONDS"] = str(page_cache)
     return env
 
 
+@contextlib.contextmanager
+def servers(kinds: list[str], env: dict[str, str], pin: bool):
+    """One process of each kind, all on CPU 0 (one is loaded at a time)."""
+    from common import Server
+
+    started = []
+    try:
+        for kind in kinds:
+            server = Server(kind, env, 0 if pin else None, app="liveshop.asgi:application")
+            server.start()
+            started.append(server)
+        yield dict(zip(kinds, started, strict=True))
+    finally:
+        for server in started:
+            server.stop()
+
+
 def run(args: argparse.Namespace) -> dict:
-    from checkout_race import private_redis
+    from common import pin
 
-    from tests.helpers import daphne_server, manage, site_env
+    from conftest import private_redis_server
+    from tests.helpers import manage, site_env
 
-    with tempfile.TemporaryDirectory(prefix="http_pages-") as tmp, private_redis() as redis:
+    with (
+        tempfile.TemporaryDirectory(prefix="http_pages-") as tmp,
+        private_redis_server() as (redis, _process),
+    ):
         folder = Path(tmp)
         env = site_env(folder, REDIS_URL=redis, **UNTHROTTLED)
         if args.database_url:
@@ -269,53 +340,96 @@ def run(args: argparse.Namespace) -> dict:
         small = step(["--count"], env)
         step(["--grow", str(args.products), str(args.rooms)], env)
         large = step(["--count"], env)
-        prod = production_env(folder, env)
+        prod = production_env(folder, env, args.page_cache)
         done = manage("collectstatic", "--noinput", env=prod, timeout=300)
         if done.returncode != 0:
             raise SystemExit(f"collectstatic: {done.stderr[-4000:]}")
         pages = step(["--pages"], env)
         runs = []
-        with daphne_server(prod) as base_url:
+        with servers(args.servers, prod, not args.no_pin) as running:
+            if not args.no_pin:
+                pin(os.getpid(), 1)  # the load generator on the other core
             for index in range(args.runs):
-                results = {}
+                # Servers alternate page by page, so both meet the same neighbours.
+                results: dict[str, dict] = {kind: {} for kind in args.servers}
                 for name, path in pages.items():
-                    results[name] = asyncio.run(hammer(base_url, path, args.clients, args.seconds))
+                    for kind, server in running.items():
+                        results[kind][name] = measure(server, path, args)
                 print(f"# run {index + 1}: {json.dumps(results)}", file=sys.stderr)
                 runs.append(results)
     return {"pages": pages, "small": small, "large": large, "runs": runs}
 
 
-def table(report: dict, args: argparse.Namespace) -> str:
+def tables(report: dict, args: argparse.Namespace) -> str:
     from http_load import median
 
     small, large = report["small"], report["large"]
     lines = [
-        f"| page | URL | req/s | p50 ms | p99 ms | requests (each run) | answers by status "
+        f"| server | page | URL | req/s | p50 ms | p99 ms | requests (each run) "
+        f"| answers by status | server CPU | load CPU | other tenants CPU "
         f"| SQL queries at {small['products']} products / {small['rooms']} rooms "
         f"| at {large['products']} / {large['rooms']} "
-        f"| Redis commands at {small['rooms']} rooms | at {large['rooms']} |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| Redis commands at {small['live_rooms']} live rooms | at {large['live_rooms']} "
+        f"| Redis round trips at {small['live_rooms']} | at {large['live_rooms']} |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    summary: dict[tuple[str, str], dict] = {}
     for name, url in report["pages"].items():
-        runs = [run[name] for run in report["runs"]]
-        statuses: dict[str, int] = {}
-        for run in runs:
-            for status, n in run["statuses"].items():
-                statuses[status] = statuses.get(status, 0) + n
-        lines.append(
-            f"| {name} | `{url}` | {median([r['requests_per_s'] for r in runs])} "
-            f"| {median([r['p50_ms'] for r in runs])} | {median([r['p99_ms'] for r in runs])} "
-            f"| {'/'.join(str(r['requests']) for r in runs)} "
-            f"| {', '.join(f'{k}: {v}' for k, v in sorted(statuses.items()))} "
-            f"| {small['counts'][name]['queries']} | {large['counts'][name]['queries']} "
-            f"| {small['counts'][name]['redis_commands']} "
-            f"| {large['counts'][name]['redis_commands']} |"
-        )
-    return (
-        "\n".join(lines)
-        + f"\n\n{args.clients} concurrent clients, {args.seconds} s per page per run; "
-        f"medians of {args.runs} run(s).\n"
+        for kind in args.servers:
+            runs = [run[kind][name] for run in report["runs"]]
+            statuses: dict[str, int] = {}
+            for run in runs:
+                for status, n in run["statuses"].items():
+                    statuses[status] = statuses.get(status, 0) + n
+            row = {
+                key: median([r[key] for r in runs])
+                for key in ("requests_per_s", "p50_ms", "p99_ms", "server_cpu", "load_cpu")
+            }
+            row["other_tenants_cpu"] = median([r["other_tenants_cpu"] for r in runs])
+            summary[kind, name] = row
+            s, g = small["counts"][name], large["counts"][name]
+            lines.append(
+                f"| {kind} | {name} | `{url}` | {row['requests_per_s']} | {row['p50_ms']} "
+                f"| {row['p99_ms']} | {'/'.join(str(r['requests']) for r in runs)} "
+                f"| {', '.join(f'{k}: {v}' for k, v in sorted(statuses.items()))} "
+                f"| {row['server_cpu']} | {row['load_cpu']} | {row['other_tenants_cpu']} "
+                f"| {s['queries']} | {g['queries']} | {s['redis_commands']} "
+                f"| {g['redis_commands']} | {s['redis_round_trips']} | {g['redis_round_trips']} |"
+            )
+    text = "\n".join(lines) + (
+        f"\n\n{args.clients} concurrent clients, {args.seconds} s per page per server per run; "
+        f"medians of {args.runs} run(s). CPU in cores over each window.\n"
     )
+    if len(args.servers) > 1:
+        first, *others = args.servers
+        text += (
+            f"\nSide by side (each against {first}, same pages, same runs):\n\n"
+            "| server | page | req/s | p99 |\n|---|---|---|---|\n"
+        )
+        for kind in others:
+            for name in report["pages"]:
+                a, b = summary[kind, name], summary[first, name]
+                text += (
+                    f"| {kind} / {first} | {name} "
+                    f"| {_ratio(a['requests_per_s'], b['requests_per_s'])} "
+                    f"| {_ratio(a['p99_ms'], b['p99_ms'])} |\n"
+                )
+    text += "\nTarget (issue 8): product list and room list >= 300 req/s with p99 < 100 ms:\n\n"
+    for kind in args.servers:
+        for name in TARGET_PAGES:
+            row = summary[kind, name]
+            met = (row["requests_per_s"] or 0) >= TARGET_RPS and (
+                row["p99_ms"] is not None and row["p99_ms"] < TARGET_P99_MS
+            )
+            text += (
+                f"- {'MET' if met else 'MISSED'}: {kind}, {name}: {row['requests_per_s']} req/s, "
+                f"p99 {row['p99_ms']} ms\n"
+            )
+    return text
+
+
+def _ratio(a, b) -> str:
+    return f"{a / b:.2f}x" if a and b else "-"
 
 
 def main() -> None:
@@ -325,6 +439,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--products", type=int, default=200, help="products added")
     parser.add_argument("--rooms", type=int, default=30, help="rooms added")
+    parser.add_argument(
+        "--servers",
+        default="daphne,uvicorn",
+        help="comma-separated: daphne, uvicorn (uvloop + httptools); first is the reference",
+    )
+    parser.add_argument(
+        "--page-cache",
+        type=int,
+        help="PAGE_CACHE_SECONDS for the servers (default: production's, 1; 0 turns it off)",
+    )
+    parser.add_argument("--no-pin", action="store_true", help="do not pin server and load")
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default SQLite)")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--count", action="store_true", help=argparse.SUPPRESS)
@@ -344,16 +469,28 @@ def main() -> None:
         return
     if args.clients < 1 or args.seconds <= 0 or args.runs < 1:
         parser.error("--clients and --runs must be at least 1, --seconds above 0")
+    if args.page_cache is not None and args.page_cache < 0:
+        parser.error("--page-cache must be 0 (off) or more seconds")
+    from common import check_servers
+
+    args.servers = [kind.strip() for kind in args.servers.split(",") if kind.strip()]
+    problem = check_servers(args.servers) if args.servers else "--servers names no server"
+    if problem is None and len(set(args.servers)) != len(args.servers):
+        problem = "--servers names a server twice"
+    if problem:
+        parser.error(problem)
 
     report = run(args)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = " ".join(["bench/http_pages.py", *sys.argv[1:]])
-    text = f"http_pages {now}, {platform.node()} ({os.cpu_count()} CPUs), `{command}`\n\n" + table(
+    text = f"http_pages {now}, {platform.node()} ({os.cpu_count()} CPUs), `{command}`\n\n" + tables(
         report, args
     )
     print(text)
     print(json.dumps(report))
-    out = args.out or PROJECT_ROOT / "bench" / "results" / f"http_pages-{now[:10]}.md"
+    # Date and time in the name: a second run the same day must not overwrite the first.
+    stamp = now[:16].replace(" ", "-").replace(":", "")
+    out = args.out or PROJECT_ROOT / "bench" / "results" / f"http_pages-{stamp}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n```json\n" + json.dumps(report, indent=1) + "\n```\n")
 

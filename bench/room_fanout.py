@@ -35,7 +35,6 @@ import platform
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,124 +45,30 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from conftest import free_port, private_redis_server, wait_for_port  # noqa: E402
+from bench.common import (  # noqa: E402
+    LATENCY_BUCKET_US,
+    SERVER_KINDS,
+    Server,
+    check_servers,
+    cpu_seconds,
+    fmt,
+    machine_busy_seconds,
+    median,
+    migrate,
+    open_viewers,
+    pin,
+    profile_top,
+    quantile,
+    raise_open_files_limit,
+    ratio,
+    rss_mb,
+    run_setup,
+    server_env,
+)
+from conftest import private_redis_server  # noqa: E402
 
 CHAT_PER_SENDER_PER_10S = 4  # the product allows 5 per 10 s per user and room: stay under it
 TEXT_PATTERN = re.compile(rb'"text": ?"bench (\d+) (\d+)"')
-LATENCY_BUCKET_US = 100  # latency histogram resolution (0.1 ms)
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-# --- small helpers ----------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process (all its threads), from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return (sum(values[:8]) - idle) / TICKS
-
-
-def pin(pid: int, cpu: int | None) -> None:
-    if cpu is not None:
-        try:
-            os.sched_setaffinity(pid, {cpu})
-        except OSError:
-            pass
-
-
-def quantile(histogram: dict[int, int], q: float) -> float | None:
-    """The q-quantile (0..1) of a latency histogram, in ms."""
-    total = sum(histogram.values())
-    if not total:
-        return None
-    rank = max(1, math.ceil(q * total))
-    seen = 0
-    for bucket in sorted(histogram):
-        seen += histogram[bucket]
-        if seen >= rank:
-            return (bucket + 0.5) * LATENCY_BUCKET_US / 1000
-    return None
-
-
-def server_env(folder: Path, redis_url: str) -> dict[str, str]:
-    """Production-like settings: DEBUG off, Redis cache, layer and room store, SQLite file."""
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "STRIPE_"))}
-    for name in ("DATABASE_URL", "MONGODB_URI", "MONGODB_NAME", "PAYMENTS_BACKEND", "LOG_LEVEL"):
-        keep.pop(name, None)
-    keep.update(
-        DJANGO_SETTINGS_MODULE="liveshop.settings",
-        DJANGO_DEBUG="0",
-        DJANGO_SECRET_KEY="bench-room-fanout-" + "x" * 40,
-        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        DATABASE_URL=f"sqlite:///{folder / 'db.sqlite3'}",
-        DJANGO_MEDIA_ROOT=str(folder / "media"),
-        REDIS_URL=redis_url,
-        STRIPE_SECRET_KEY="sk_test_bench",
-        STRIPE_WEBHOOK_SECRET="whsec_bench",
-        LOG_LEVEL="WARNING",
-        PYTHONPATH=str(PROJECT_ROOT),
-    )
-    return keep
-
-
-# --- the setup step (runs in the server's environment) -------------------------------------
-
-
-def setup_main(rooms: int, senders: int) -> None:
-    """Create a seller, `rooms` live rooms and `senders` buyers; print their ids and tokens."""
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    # Bench data only: nobody logs in with these passwords (senders use JWTs), so a cheap
-    # hasher keeps creating hundreds of users from taking minutes. Not the product's setting.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    from django.utils import timezone
-
-    from accounts import services as accounts
-    from accounts.tokens import RevocableRefreshToken
-    from rooms import services as room_services
-
-    def person(username: str):
-        return accounts.user_register(
-            username=username, email=f"{username}@bench.test", password="x-Bench-Secret-99"
-        )
-
-    seller = person("bench_seller")
-    accounts.user_become_seller(user=seller, shop_name="Bench shop")
-    room_ids = []
-    for number in range(rooms):
-        room = room_services.room_create(
-            seller=seller, title=f"Bench room {number}", scheduled_start=timezone.now()
-        )
-        room_services.room_go_live(room=room, actor=seller)
-        room_ids.append(str(room.pk))
-    tokens = [
-        str(RevocableRefreshToken.for_user(person(f"bench_sender_{n}")).access_token)
-        for n in range(senders)
-    ]
-    print(json.dumps({"rooms": room_ids, "tokens": tokens}))
 
 
 # --- the viewer load process ----------------------------------------------------------------
@@ -174,53 +79,29 @@ async def viewers_main(config: dict) -> None:
     import websockets
 
     url, count = config["url"], config["count"]
-    limit = asyncio.Semaphore(config["concurrency"])
-    sockets: list = []
     received: list[list[int]] = []
     histogram: dict[int, int] = {}
     closed_early = 0
-    failed = 0
     stopping = False
-
-    async def open_one() -> None:
-        nonlocal failed
-        async with limit:
-            for _attempt in range(3):
-                try:
-                    ws = await websockets.connect(
-                        url,
-                        origin=config["origin"],
-                        open_timeout=60,
-                        max_queue=None,  # never stall the server's writes on our side
-                        ping_interval=None,
-                        compression=None,
-                    )
-                    await asyncio.wait_for(ws.recv(), 60)  # room-state
-                except (OSError, TimeoutError, websockets.WebSocketException):
-                    await asyncio.sleep(0.5)
-                    continue
-                sockets.append(ws)
-                return
-            failed += 1
 
     async def read(ws, seqs: list[int]) -> None:
         nonlocal closed_early
         try:
-            async for raw in ws:
+            while True:
+                # Undecoded: the load side's own CPU is part of the measured delay.
+                data = await ws.recv(decode=False)
                 now = time.time_ns()
-                data = raw.encode() if isinstance(raw, str) else raw
-                match = TEXT_PATTERN.search(data)
-                if match is None:
-                    continue  # viewer-count and the like
-                seqs.append(int(match.group(1)))
-                bucket = (now - int(match.group(2))) // (LATENCY_BUCKET_US * 1000)
-                histogram[bucket] = histogram.get(bucket, 0) + 1
+                # A chat-batch frame carries several lines; viewer-count and the like none.
+                for match in TEXT_PATTERN.finditer(data):
+                    seqs.append(int(match.group(1)))
+                    bucket = (now - int(match.group(2))) // (LATENCY_BUCKET_US * 1000)
+                    histogram[bucket] = histogram.get(bucket, 0) + 1
         except websockets.WebSocketException:
             pass
         if not stopping:
             closed_early += 1
 
-    await asyncio.gather(*(open_one() for _ in range(count)))
+    sockets, failed = await open_viewers(url, config["origin"], count, config["concurrency"])
     readers = []
     for ws in sockets:
         seqs: list[int] = []
@@ -290,58 +171,24 @@ class Phase:
     figures: dict = field(default_factory=dict)
 
 
-class Server:
-    """One server process (restarted per phase) serving the product and the baseline route."""
-
-    def __init__(self, kind: str, env: dict[str, str], cpu: int | None):
-        self.kind, self.env, self.cpu = kind, env, cpu
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        app = "bench.baseline_app:application"
-        if self.kind == "daphne":
-            command = [str(Path(sys.executable).with_name("daphne"))]
-            command += ["-b", "127.0.0.1", "-p", str(self.port), app]
-        else:  # uvicorn, when installed
-            command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1"]
-            command += ["--port", str(self.port), "--log-level", "warning", app]
-        self.process = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        pin(self.process.pid, self.cpu)
-        wait_for_port(self.port, timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-            self.process = None
-
-
 async def run_phase(phase: Phase, args, server: Server, tokens: list[str], redis_pid, workdir):
     import websockets
 
     base = f"ws://127.0.0.1:{server.port}"
+    # The product's viewers take chat-batch frames, as the website does (rooms/hub.py); the
+    # senders' sockets do not, so they see each of their lines come back on its own.
     path = f"/ws/rooms/{phase.room_id}/"
+    viewer_path = path + "?batch=chat"
     if phase.app == "baseline":
         # A group of its own even on a shared Redis (another run's baseline must not leak in).
-        path = f"/ws/bench-baseline/{phase.room_id}-{os.getpid()}-{id(phase)}/"
+        path = viewer_path = f"/ws/bench-baseline/{phase.room_id}-{os.getpid()}-{id(phase)}/"
     load_cpu = 1 if args.pin else None
     per_process = math.ceil(phase.viewers / args.load_procs)
     counts = [min(per_process, phase.viewers - i * per_process) for i in range(args.load_procs)]
     loads = []
     for count in [c for c in counts if c > 0]:
         config = {
-            "url": base + path,
+            "url": base + viewer_path,
             "origin": f"http://127.0.0.1:{server.port}",
             "count": count,
             "concurrency": args.connect_concurrency,
@@ -500,22 +347,6 @@ async def run_phase(phase: Phase, args, server: Server, tokens: list[str], redis
     )
 
 
-def fmt(value, spec: str = ".1f") -> str:
-    if value is None:
-        return "-"
-    return format(value, spec)
-
-
-def median(values: list):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def ratio(product: dict, baseline: dict, name: str) -> str:
-    a, b = product.get(name), baseline.get(name)
-    return f"{a / b:.2f}x" if a and b else "-"
-
-
 def cpu_per_k(m: dict) -> float | None:
     """Server CPU-seconds per 1,000 deliveries."""
     if not m["deliveries_per_s"] or m["server_cpu"] is None:
@@ -613,32 +444,6 @@ def summarise(phases: list[Phase], args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def profile_top(path: Path, limit: int = 15) -> str:
-    """Top frames of a py-spy raw (collapsed) profile: self and inclusive share of samples."""
-    own: dict[str, int] = {}
-    inclusive: dict[str, int] = {}
-    total = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        frames = stack.split(";")
-        own[frames[-1]] = own.get(frames[-1], 0) + n
-        for frame in set(frames):
-            inclusive[frame] = inclusive.get(frame, 0) + n
-    if not total:
-        return "(no samples)\n"
-    out = [f"{total} samples", "", "| self | function |", "| ---: | --- |"]
-    for frame, n in sorted(own.items(), key=lambda item: -item[1])[:limit]:
-        out.append(f"| {100 * n / total:.1f}% | `{frame}` |")
-    out += ["", "| inclusive | function |", "| ---: | --- |"]
-    for frame, n in sorted(inclusive.items(), key=lambda item: -item[1])[: limit * 2]:
-        out.append(f"| {100 * n / total:.1f}% | `{frame}` |")
-    return "\n".join(out) + "\n"
-
-
 async def controller(args) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="room_fanout-"))
     redis_process = None
@@ -652,15 +457,10 @@ async def controller(args) -> int:
             redis_url, redis_process = cleanup.enter_context(private_redis_server())
             pin(redis_process.pid, other_cpu)
         env = server_env(workdir, redis_url)
-        migrate = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if migrate.returncode:
-            print(migrate.stderr, file=sys.stderr)
+        try:
+            migrate(env)
+        except RuntimeError as exc:
+            print(exc, file=sys.stderr)
             return 1
         plan = [
             (server, repeat, viewers, app)
@@ -669,17 +469,11 @@ async def controller(args) -> int:
             for viewers in args.viewers
             for app in args.apps
         ]
-        setup = subprocess.run(
-            [sys.executable, __file__, "_setup", str(len(plan)), str(args.senders)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if setup.returncode:
-            print(setup.stderr, file=sys.stderr)
+        try:
+            made = run_setup(env, rooms=len(plan), senders=args.senders)
+        except RuntimeError as exc:
+            print(exc, file=sys.stderr)
             return 1
-        made = json.loads(setup.stdout.strip().splitlines()[-1])
         phases = [
             Phase(server=s, app=a, viewers=n, repeat=r, room_id=room)
             for (s, r, n, a), room in zip(plan, made["rooms"], strict=True)
@@ -744,7 +538,9 @@ def parse_args(argv: list[str]):
         "--senders", type=int, default=0, help="K (default: enough to stay under the limit)"
     )
     parser.add_argument("--seconds", type=float, default=20, help="T: sending time")
-    parser.add_argument("--servers", default="daphne", help="daphne[,uvicorn] (if installed)")
+    parser.add_argument(
+        "--servers", default="daphne", help=f"comma-separated, of: {', '.join(SERVER_KINDS)}"
+    )
     parser.add_argument("--apps", default="product,baseline")
     parser.add_argument("--repeat", type=int, default=1, help="runs per (server, N, app)")
     parser.add_argument(
@@ -765,14 +561,12 @@ def parse_args(argv: list[str]):
     args.viewers = [int(n) for n in str(args.viewers).split(",") if n]
     args.servers = [s for s in args.servers.split(",") if s]
     args.apps = [a for a in args.apps.split(",") if a]
-    unknown = set(args.servers) - {"daphne", "uvicorn"} or set(args.apps) - {"product", "baseline"}
+    unknown = set(args.apps) - {"product", "baseline"}
     if unknown:
         parser.error(f"unknown: {', '.join(sorted(unknown))}")
-    if "uvicorn" in args.servers:
-        try:
-            import uvicorn  # noqa: F401
-        except ImportError:
-            parser.error("uvicorn is not installed in this environment")
+    problem = check_servers(args.servers)
+    if problem:
+        parser.error(problem)
     if args.senders <= 0:
         args.senders = max(1, math.ceil(args.rate * 10 / CHAT_PER_SENDER_PER_10S))
     if args.load_procs <= 0:
@@ -785,12 +579,11 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "_viewers":
         asyncio.run(viewers_main(json.loads(sys.argv[2])))
         return 0
-    if len(sys.argv) > 1 and sys.argv[1] == "_setup":
-        setup_main(int(sys.argv[2]), int(sys.argv[3]))
-        return 0
     # Stopped with SIGTERM: unwind, so the server and our redis-server are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    return asyncio.run(controller(parse_args(sys.argv[1:])))
+    args = parse_args(sys.argv[1:])
+    raise_open_files_limit()  # thousands of sockets; the server and viewers inherit it
+    return asyncio.run(controller(args))
 
 
 if __name__ == "__main__":

@@ -16,10 +16,12 @@ from catalog.forms import ProductForm
 from catalog.models import Product
 from liveshop.errors import ApplicationError
 from liveshop.forms import add_service_error
+from liveshop.pagecache import anonymous_page_cache
 
 PRODUCTS_PER_PAGE = 12
 
 
+@anonymous_page_cache
 def product_list(request):
     product_filter = ProductFilter(request.GET or None, queryset=selectors.products_on_sale())
     if product_filter.is_bound and not product_filter.is_valid():

@@ -5,6 +5,8 @@ Every write goes through orders.services; showing a cart never creates one. Pric
 sellers, buyers and statuses always come from the server: a body only ever carries ids,
 quantities and a tracking number, and anything else in it is ignored."""
 
+import contextlib
+import logging
 from decimal import Decimal
 
 from django.conf import settings
@@ -13,7 +15,12 @@ from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -21,12 +28,15 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsSeller
 from catalog.models import Currency, Product
-from liveshop.api import VisitorCsrfCheck, error_responses
+from liveshop.api import ErrorSerializer, VisitorCsrfCheck, error_responses
 from orders import selectors, services
+from orders.exceptions import DATABASE_AWAY, TemporarilyUnavailable
 from orders.filters import OrderFilter
 from orders.models import Cart, CartItem, Order, OrderEvent, OrderItem
 from rooms.apis import IdField, UserSummarySerializer
 from rooms.models import ShoppingRoom
+
+logger = logging.getLogger(__name__)
 
 # --- output: the cart ---------------------------------------------------------------------
 
@@ -351,19 +361,62 @@ class CheckoutApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    def dispatch(self, request, *args, **kwargs):
+        with contextlib.ExitStack() as self.slot:  # released once the answer is made
+            return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request, *args, **kwargs):
+        # The whole request waits for a checkout slot, authentication included: the user's
+        # query, like the cart's, then runs at the buyer's turn (orders.services.checkout_slot).
+        # Taken here rather than in dispatch so that a refusal gets the API's error shape.
+        self.slot.enter_context(services.checkout_slot())
+        super().initial(request, *args, **kwargs)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, DATABASE_AWAY):
+            logger.warning("checkout refused, database unavailable: %s", exc)
+            exc = TemporarilyUnavailable(
+                _(
+                    "The shop cannot take orders for a moment; nothing was ordered or "
+                    "reserved. Try again in a few seconds."
+                )
+            )
+        response = super().handle_exception(exc)
+        if isinstance(exc, TemporarilyUnavailable):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+
     @extend_schema(
         request=None,
-        responses={201: CheckoutResultSerializer, **error_responses(400, 409, 502)},
+        responses={
+            201: CheckoutResultSerializer,
+            **error_responses(400, 409, 502),
+            503: OpenApiResponse(
+                ErrorSerializer,
+                description="`temporarily_unavailable`: too busy, or the database is away; "
+                "nothing was ordered or reserved. Try again after `Retry-After` seconds.",
+            ),
+        },
     )
     def post(self, request):
         order = services.checkout_create_order(user=request.user)
-        # If the payment provider cannot be reached this raises (502 payment_unavailable);
-        # the order stays pending, listed with checkout_url null, until paid or expired.
-        order.checkout_url = services.checkout_payment_url(
-            order=order,
-            success_url=self._back_url(request, "orders:checkout-success", order),
-            cancel_url=self._back_url(request, "orders:checkout-cancel", order),
-        )
+        try:
+            # If the payment provider cannot be reached this raises (502 payment_unavailable);
+            # the order stays pending, listed with checkout_url null, until paid or expired.
+            order.checkout_url = services.checkout_payment_url(
+                order=order,
+                success_url=self._back_url(request, "orders:checkout-success", order),
+                cancel_url=self._back_url(request, "orders:checkout-cancel", order),
+            )
+        except DATABASE_AWAY as exc:
+            # The order is made: say so, rather than "nothing was ordered".
+            logger.warning("checkout: order %s made, payment page not saved: %s", order.pk, exc)
+            raise TemporarilyUnavailable(
+                _(
+                    "Your order is made and its stock reserved, but its payment page could "
+                    "not be opened: pay it from your orders in a few seconds."
+                )
+            ) from exc
         return Response(
             CheckoutResultSerializer(order, context={"request": request}).data,
             status=status.HTTP_201_CREATED,

@@ -1,6 +1,13 @@
 """Order and payment refusals with stable codes (docs/api.md)."""
 
+from django.db import InterfaceError, OperationalError
+
 from liveshop.errors import ApplicationError
+
+# The database is there but refuses or fails for now (too many connections, a lock held too
+# long, the server restarting): worth a retry, unlike a bug. Views answer these with
+# TemporarilyUnavailable.
+DATABASE_AWAY = (OperationalError, InterfaceError)
 
 
 class CartError(ApplicationError):
@@ -22,6 +29,16 @@ class PaymentProviderError(ApplicationError):
 
     code = "payment_unavailable"
     status = 502
+
+
+class TemporarilyUnavailable(ApplicationError):
+    """The checkout could not run now (every checkout slot taken for too long, or the
+    database refusing: too many connections, a lock held too long, the server away).
+    Answered 503 with Retry-After; nothing was changed unless the message says otherwise."""
+
+    code = "temporarily_unavailable"
+    status = 503
+    retry_after = 2  # seconds: a flash sale's queue drains in seconds, not minutes
 
 
 class InvalidWebhook(Exception):

@@ -6,10 +6,13 @@ filter), which hold on SQLite, PostgreSQL and MongoDB alike: concurrent buyers c
 drive stock below zero nor get more units than exist.
 """
 
+import contextlib
 import logging
 import re
 import secrets
+import threading
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -26,7 +29,7 @@ from accounts.models import User
 from catalog.models import Product
 from liveshop.errors import ApplicationError, NotFoundError
 from orders import stripe_api
-from orders.exceptions import CartError, IllegalOrderTransition, OutOfStock
+from orders.exceptions import CartError, IllegalOrderTransition, OutOfStock, TemporarilyUnavailable
 from orders.models import Cart, CartItem, Order, OrderEvent, OrderItem, PaymentEvent
 from rooms.models import ShoppingRoom
 from rooms.services import room_record_add_to_cart, rooms_product_stock_changed
@@ -253,10 +256,58 @@ def _release_stock(order: Order) -> None:
 # --- checkout ----------------------------------------------------------------------------
 
 
+# How many checkouts this process runs at once (settings.CHECKOUT_CONCURRENCY). Sized once:
+# the semaphore is the process's queue.
+_checkout_slots = threading.BoundedSemaphore(settings.CHECKOUT_CONCURRENCY)
+
+
+@contextlib.contextmanager
+def checkout_slot() -> Iterator[None]:
+    """Hold one of the process's checkout slots; wait for one in line (first come, first
+    served) for up to settings.CHECKOUT_QUEUE_SECONDS, else TemporarilyUnavailable.
+
+    Why: in a flash sale every buyer presses "Pay" at once. Unbounded, each request took the
+    database at the same moment: on PostgreSQL one connection each ("too many clients" beyond
+    max_connections), on SQLite a writer each polling for the file lock (20 s timeouts), and
+    the race took 40 to 70 s (bench/README.md, checkout_race.py). In line, a checkout finds
+    the database to itself and reads the stock at its turn, so once the units are gone every
+    later buyer is refused by a read (checkout_create_order), not by the write path. The
+    views hold the slot around the whole request, authentication included, so a waiting
+    request holds no database connection either."""
+    if not _checkout_slots.acquire(timeout=settings.CHECKOUT_QUEUE_SECONDS):
+        raise TemporarilyUnavailable(
+            _(
+                "So many people are checking out right now that yours could not start; "
+                "nothing was ordered or reserved. Try again in a few seconds."
+            )
+        )
+    try:
+        yield
+    finally:
+        _checkout_slots.release()
+
+
+def _ran_out(product: Product, left: int) -> OutOfStock:
+    return OutOfStock(
+        _("“%(name)s” ran out: only %(stock)s left.") % {"name": product.name, "stock": left},
+        fields={"product_id": [str(product.pk)]},
+    )
+
+
+def _dummy_payment_url(order: Order) -> str:
+    # Like a Stripe Checkout URL, it works without a LiveShop session (a mobile app opens it
+    # in a browser): the signed token stands for the buyer of this one order.
+    token = signing.dumps(str(order.pk), salt=DUMMY_PAYMENT_SALT)
+    return reverse("orders:dummy-payment", kwargs={"pk": order.pk}) + f"?token={token}"
+
+
 def checkout_create_order(*, user: User) -> Order:
     """Turn the user's cart into a pending order and reserve its stock: all lines or none."""
-    cart = cart_for_user(user=user)
-    items = list(cart.items.select_related("product", "product__seller"))
+    # The lines straight from the user's cart (a user without a cart has none): no cart row
+    # is read or made on the way.
+    items = list(
+        CartItem.objects.filter(cart__user=user).select_related("product", "product__seller")
+    )
     if not items:
         raise CartError(_("Your cart is empty."), code="cart_empty")
     currencies = {item.product.currency for item in items}
@@ -272,6 +323,17 @@ def checkout_create_order(*, user: User) -> Order:
                 % {"name": item.product.name},
                 code="product_unavailable",
             )
+    # Reserve in one global order (by product id), not cart order: on PostgreSQL each UPDATE
+    # holds its row until commit, and two carts holding A, B and B, A would wait on each other
+    # (deadlock: both checkouts failed with a database error).
+    by_product = sorted(items, key=lambda item: item.product_id)
+    # Refuse from the stock just read when it cannot cover a line: in a flash sale most buyers
+    # come after the last unit, and each of them went through the write transaction (on
+    # SQLite, the file's write lock) only to be refused there. The read may be stale; the
+    # conditional update below stays the guard against overselling.
+    for item in by_product:
+        if item.quantity > item.product.stock:
+            raise _ran_out(item.product, item.product.stock)
     with transaction.atomic():
         # Claim the cart lines that were read before reserving anything (fix found while
         # writing the orders API): a second checkout of the same cart racing this one (a
@@ -286,21 +348,14 @@ def checkout_create_order(*, user: User) -> Order:
                 code="cart_changed",
                 status=409,
             )
-        # Reserve in one global order (by product id), not cart order: on PostgreSQL each
-        # UPDATE holds its row until commit, and two carts holding A, B and B, A would wait
-        # on each other (deadlock: both checkouts failed with a database error).
-        for item in sorted(items, key=lambda item: item.product_id):
+        for item in by_product:
             reserved = Product.objects.filter(
                 pk=item.product_id, is_active=True, stock__gte=item.quantity
             ).update(stock=F("stock") - item.quantity)
             if not reserved:
                 # Leaving the atomic block undoes the lines already reserved.
                 left = Product.objects.filter(pk=item.product_id).values_list("stock", flat=True)
-                raise OutOfStock(
-                    _("“%(name)s” ran out: only %(stock)s left.")
-                    % {"name": item.product.name, "stock": left.first() or 0},
-                    fields={"product_id": [str(item.product_id)]},
-                )
+                raise _ran_out(item.product, left.first() or 0)
         rooms_product_stock_changed(product_ids=[item.product_id for item in items])
         order = Order.objects.create(
             buyer=user,
@@ -328,6 +383,11 @@ def checkout_create_order(*, user: User) -> Order:
         OrderEvent.objects.create(
             order=order, to_status=Status.PENDING, actor=user, note="Checkout"
         )
+        if order.payment_backend == "dummy":
+            # The test payment page needs nothing but the order's id: its URL is written with
+            # the order rather than in a transaction of its own (one commit per checkout).
+            order.checkout_url = _dummy_payment_url(order)
+            Order.objects.filter(pk=order.pk).update(checkout_url=order.checkout_url)
     return order
 
 
@@ -338,11 +398,8 @@ def checkout_payment_url(*, order: Order, success_url: str, cancel_url: str) -> 
         raise IllegalOrderTransition(_("This order is not waiting for payment."))
     if order.checkout_url:
         return order.checkout_url
-    if order.payment_backend == "dummy":
-        # Like a Stripe Checkout URL, it works without a LiveShop session (a mobile app
-        # opens it in a browser): the signed token stands for the buyer of this one order.
-        token = signing.dumps(str(order.pk), salt=DUMMY_PAYMENT_SALT)
-        url = reverse("orders:dummy-payment", kwargs={"pk": order.pk}) + f"?token={token}"
+    if order.payment_backend == "dummy":  # an order made before its URL came with it
+        url = _dummy_payment_url(order)
         Order.objects.filter(pk=order.pk).update(checkout_url=url)
         return url
     # The network call happens outside any transaction: nothing is held while Stripe answers.

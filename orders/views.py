@@ -5,6 +5,7 @@ message a person can act on) becomes an error message and changes nothing. No pa
 marks an order paid: only a payment event does (Stripe's webhook, or the dummy backend's
 Pay button, which feeds the very same event handler)."""
 
+import logging
 import re
 from decimal import Decimal
 from functools import wraps
@@ -28,10 +29,16 @@ from catalog.models import Product
 from liveshop.converters import PrimaryKeyConverter
 from liveshop.errors import ApplicationError
 from orders import selectors, services
-from orders.exceptions import IllegalOrderTransition, OutOfStock, PaymentProviderError
+from orders.exceptions import (
+    DATABASE_AWAY,
+    IllegalOrderTransition,
+    OutOfStock,
+    PaymentProviderError,
+)
 from orders.forms import CartAddForm, CartQuantityForm, ShipForm
 from orders.models import Cart, CartItem, Order
 
+logger = logging.getLogger(__name__)
 Status = Order.Status
 ORDERS_PER_PAGE = 20
 # The success page asks for the order's status this often while payment is processing.
@@ -226,7 +233,15 @@ def checkout(request):
         messages.info(request, _("Log in to check out. Your cart will be waiting."))
         return redirect_to_login(reverse("orders:cart"))
     try:
-        order = services.checkout_create_order(user=request.user)
+        with services.checkout_slot():  # in line with the API's checkouts (services.py)
+            order = services.checkout_create_order(user=request.user)
+    except DATABASE_AWAY:
+        logger.warning("checkout refused, database unavailable", exc_info=True)
+        messages.error(
+            request,
+            _("The shop cannot take orders for a moment; nothing was reserved. Try again."),
+        )
+        return redirect("orders:cart")
     except OutOfStock as exc:
         messages.error(
             request,

@@ -102,16 +102,15 @@ def chat_history(room: ShoppingRoom) -> QuerySet[ChatMessage]:
 
 def with_viewer_counts(rooms) -> list[ShoppingRoom]:
     """Attach `viewer_count` to each live room, read from the room store (the socket keeps
-    it there). Few rooms are live at once, so one read per room is fine for a page."""
+    it there): all rooms in one round trip, so the page costs the same however many are live."""
     rooms = list(rooms)
     live = [room for room in rooms if room.is_live]
-    store = get_store()
-
-    async def read_counts() -> list[int]:
-        return [await store.viewer_count(str(room.pk)) for room in live]
-
     try:
-        counts = async_to_sync(read_counts)() if live else []
+        counts = (
+            async_to_sync(get_store().viewer_counts)([str(room.pk) for room in live])
+            if live
+            else []
+        )
     except Exception:
         # A store hiccup must not take the shop window down; the cards just omit the count.
         logger.warning("could not read viewer counts", exc_info=True)

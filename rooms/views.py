@@ -21,6 +21,7 @@ from accounts.decorators import seller_required
 from catalog.selectors import featured_products
 from liveshop.errors import ApplicationError
 from liveshop.forms import add_service_error
+from liveshop.pagecache import anonymous_page_cache
 from rooms import selectors, services
 from rooms.forms import RoomForm, moderators_text
 from rooms.models import ShoppingRoom
@@ -38,6 +39,7 @@ def _listed(status: str) -> QuerySet[ShoppingRoom]:
     return selectors.rooms_for_listing().filter(status=status)
 
 
+@anonymous_page_cache
 @require_safe
 def home(request):
     return render(
@@ -51,6 +53,7 @@ def home(request):
     )
 
 
+@anonymous_page_cache
 @require_safe
 def room_list(request):
     return render(

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.browser import CHROMIUM_FLAGS, MEDIA_FLAGS, chromium_path
-from tests.helpers import daphne_server, manage, run_script, site_env
+from tests.helpers import manage, run_script, site_env, web_server
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def chromium_media() -> Iterator:
 
 @pytest.fixture(scope="module")
 def live_room_site(tmp_path_factory) -> Iterator[tuple[str, dict]]:
-    """A real daphne serving the embedded default with tests/live_room_scenario.py's live
+    """A real server (uvicorn) serving the embedded default with tests/live_room_scenario.py's live
     room; yields (base URL, the scenario's ids and password)."""
     env = site_env(tmp_path_factory.mktemp("live-room-site"))
     migrated = manage("migrate", "--noinput", env=env)
@@ -44,5 +44,5 @@ def live_room_site(tmp_path_factory) -> Iterator[tuple[str, dict]]:
     scenario = run_script("tests/live_room_scenario.py", env=env)
     assert scenario.returncode == 0, scenario.stderr
     ids = json.loads(scenario.stdout.strip().splitlines()[-1])
-    with daphne_server(env) as base_url:
+    with web_server(env) as base_url:
         yield base_url, ids

@@ -1,4 +1,4 @@
-"""Running manage.py and daphne as separate processes, the way a user or CI does."""
+"""Running manage.py and the web server as separate processes, the way a user or CI does."""
 
 import contextlib
 import os
@@ -80,9 +80,10 @@ def run_script(path: str, *, env: Mapping[str, str], timeout: float = 60):
     )
 
 
-class Daphne:
-    """A real daphne on a fixed loopback port that can be restarted (to cut every socket and
-    peer connection at once, as a deploy or a crash does)."""
+class WebServer:
+    """The production web server (`python -m liveshop.serve`: uvicorn) on a fixed loopback
+    port that can be restarted (to cut every socket and peer connection at once, as a deploy
+    or a crash does)."""
 
     def __init__(self, env: dict[str, str]):
         self.env = env
@@ -91,9 +92,9 @@ class Daphne:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        daphne = Path(sys.executable).with_name("daphne")
         self.process = subprocess.Popen(
-            [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "liveshop.asgi:application"],
+            [sys.executable, "-m", "liveshop.serve", "--host", "127.0.0.1"]
+            + ["--port", str(self.port)],
             cwd=PROJECT_ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,
@@ -121,9 +122,9 @@ class Daphne:
 
 
 @contextlib.contextmanager
-def daphne_server(env: Mapping[str, str]) -> Iterator[str]:
-    """A real daphne process on a free loopback port; yields its base URL."""
-    server = Daphne(dict(env))
+def web_server(env: Mapping[str, str]) -> Iterator[str]:
+    """A real server process (liveshop/serve.py) on a free loopback port; yields its base URL."""
+    server = WebServer(dict(env))
     server.start()
     try:
         yield server.base_url

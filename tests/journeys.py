@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from conftest import PROJECT_ROOT
 from tests.browser import open_nav
-from tests.helpers import daphne_server, manage, python, site_env
+from tests.helpers import manage, python, site_env, web_server
 
 PASSWORD = "Journey-pass-42"
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
@@ -118,8 +118,8 @@ class JourneySite:
 
 @pytest.fixture(scope="module")
 def journey_site(tmp_path_factory) -> Iterator[JourneySite]:
-    """A real daphne with seed_demo's data, and `broadcast_demo` publishing a test pattern in
-    the demo's live room (as its seller, over WebRTC): shoppers see real moving video."""
+    """A real server (uvicorn) with seed_demo's data, and `broadcast_demo` publishing a test
+    pattern in the demo's live room (as its seller, over WebRTC): shoppers see real moving video."""
     env = site_env(tmp_path_factory.mktemp("journey-site"))
     for command in (("migrate", "--noinput"), ("seed_demo",)):
         done = manage(*command, env=env)
@@ -127,7 +127,7 @@ def journey_site(tmp_path_factory) -> Iterator[JourneySite]:
     made = python(EXTRA_DATA, env=env)
     assert made.returncode == 0, made.stderr
     ids = json.loads(made.stdout.strip().splitlines()[-1])
-    with daphne_server(env) as base_url:
+    with web_server(env) as base_url:
         broadcast = subprocess.Popen(
             [sys.executable, "manage.py", "broadcast_demo", "--demo", "--url", base_url],
             cwd=PROJECT_ROOT,

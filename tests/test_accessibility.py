@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.browser import log_in
-from tests.helpers import daphne_server, manage, python, site_env
+from tests.helpers import manage, python, site_env, web_server
 
 # The rules' verdicts we act on; "moderate" and "minor" are reported by axe but not fatal.
 FATAL_IMPACTS = {"serious", "critical"}
@@ -163,7 +163,7 @@ def a11y_site(tmp_path_factory) -> Iterator[tuple[str, dict]]:
     scenario = python(SCENARIO, env=env)
     assert scenario.returncode == 0, scenario.stderr
     ids = json.loads(scenario.stdout.strip().splitlines()[-1])
-    with daphne_server(env) as base_url:
+    with web_server(env) as base_url:
         yield base_url, ids
 
 

@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from conftest import PASSWORD, PROJECT_ROOT
 from liveshop.throttling import AUTH_THROTTLED_ROUTES
-from tests.helpers import daphne_server, manage, site_env
+from tests.helpers import manage, site_env, web_server
 
 PRODUCTS = "/api/v1/products/"
 ME = "/api/v1/auth/me/"
@@ -501,7 +501,7 @@ def docs_site(tmp_path_factory) -> Iterator[str]:
     env = site_env(tmp_path_factory.mktemp("docs-site"))
     migrated = manage("migrate", "--noinput", env=env)
     assert migrated.returncode == 0, migrated.stderr
-    with daphne_server(env) as base_url:
+    with web_server(env) as base_url:
         yield base_url
 
 

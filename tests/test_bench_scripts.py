@@ -81,18 +81,80 @@ def test_checkout_race_benchmark_sells_exactly_the_units_and_never_oversells(tmp
 @pytest.mark.redis
 def test_http_pages_benchmark_answers_every_page_and_counts_constant_queries(tmp_path):
     out = tmp_path / "http_pages.md"
-    command = [sys.executable, "bench/http_pages.py", "--seconds", "3", "--runs", "1"]
-    command += ["--clients", "5", "--products", "15", "--rooms", "4", "--out", str(out)]
-    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240)
+    command = [sys.executable, "bench/http_pages.py", "--seconds", "2", "--runs", "1"]
+    command += ["--clients", "5", "--products", "15", "--rooms", "6", "--out", str(out)]
+    command += ["--servers", "daphne,uvicorn"]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     report = _last_json_line(result.stdout)
     [run] = report["runs"]
-    assert set(run) == {"home", "product list (filtered)", "room list", "room page", "product API"}
-    for name, page in run.items():
-        assert page["requests"] > 0, (name, page)
-        assert page["server_errors"] == 0 and set(page["statuses"]) == {"200"}, (name, page)
+    assert set(run) == {"daphne", "uvicorn"}
+    pages = {"home", "product list (filtered)", "room list", "room page", "product API"}
+    for server, measured in run.items():
+        assert set(measured) == pages, server
+        for name, page in measured.items():
+            assert page["requests"] > 0, (server, name, page)
+            assert page["server_errors"] == 0 and set(page["statuses"]) == {"200"}, page
+    assert report["large"]["live_rooms"] > report["small"]["live_rooms"]
+    for name in pages:
         small = report["small"]["counts"][name]
         large = report["large"]["counts"][name]
         assert small["status"] == large["status"] == 200, (name, small, large)
+        # Neither SQL nor the room store is asked once per item shown.
         assert small["queries"] == large["queries"], (name, small, large)
+        assert small["redis_round_trips"] == large["redis_round_trips"], (name, small, large)
     assert report["large"]["products"] > report["small"]["products"]
+    assert "| uvicorn / daphne | room list |" in out.read_text()  # the side-by-side ratios
+
+
+def _table_rows(table: str, header_start: str) -> list[dict]:
+    """The rows of the markdown table whose header starts with `header_start`, as dicts."""
+    lines = table.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    columns = [cell.strip() for cell in lines[at].strip("|").split("|")]
+    rows = []
+    for line in lines[at + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows.append(dict(zip(columns, cells, strict=True)))
+    return rows
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_room_burst_benchmark_delivers_every_burst_to_every_socket(tmp_path):
+    out = tmp_path / "room_burst.md"
+    command = [sys.executable, "bench/room_burst.py", "--quick", "--out", str(out)]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-4000:]
+    table = out.read_text()
+    assert table in result.stdout  # what was printed is what was written
+    rows = {row["app"]: row for row in _table_rows(table, "| server | app | N |")}
+    assert set(rows) == {"product", "baseline"}, table
+    for row in rows.values():
+        # The seller's spotlight (product) and a chat line (baseline) reached all 20 sockets
+        # in the worst of the measured bursts.
+        assert row["N"] == row["connected"] == row["delivered (worst burst)"] == "20", table
+        assert row["last ms"] != "-", table
+    assert "| daphne | 20 | 1 |" in table  # the side-by-side ratio row
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_connect_storm_benchmark_accepts_every_socket_on_daphne_and_uvicorn(tmp_path):
+    out = tmp_path / "connect_storm.md"
+    command = [sys.executable, "bench/connect_storm.py", "--quick", "--servers", "daphne,uvicorn"]
+    command += ["--out", str(out)]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-4000:]
+    table = out.read_text()
+    assert table in result.stdout
+    rows = _table_rows(table, "| server | app | N |")
+    assert {(row["server"], row["app"]) for row in rows} == {
+        (server, app) for server in ("daphne", "uvicorn") for app in ("product", "baseline")
+    }, table
+    for row in rows:
+        assert row["accepted"] == row["N"] == "30" and row["failed"] == "0", table
+        assert float(row["RSS idle MB"]) > 0, table
+    assert "| uvicorn | 30 | 1 |" in table  # the side-by-side ratio row

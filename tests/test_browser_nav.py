@@ -1,4 +1,4 @@
-"""The site header in Debian's Chromium against a real daphne (issue 7): one row on a desktop,
+"""The site header in Debian's Chromium against a real server (issue 7): one row on a desktop,
 a "Menu" that folds the links on a phone (keyboard usable), the seller bar, and the links
 still there when scripts are off."""
 

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import log_in
-from tests.helpers import daphne_server, manage, python, site_env
+from tests.helpers import manage, python, site_env, web_server
 
 PASSWORD = "x-Secret-99"
 
@@ -38,14 +38,14 @@ print(json.dumps({{"room": room.pk}}))
 
 @pytest.fixture(scope="module")
 def upcoming_show_site(tmp_path_factory) -> Iterator[tuple[str, int]]:
-    """A real daphne (embedded default) with sally's upcoming show; yields (URL, room id)."""
+    """A real server (embedded default) with sally's upcoming show; yields (URL, room id)."""
     env = site_env(tmp_path_factory.mktemp("notifications-site"))
     migrated = manage("migrate", "--noinput", env=env)
     assert migrated.returncode == 0, migrated.stderr
     scenario = python(SCENARIO, env=env)
     assert scenario.returncode == 0, scenario.stderr
     room_id = json.loads(scenario.stdout.strip().splitlines()[-1])["room"]
-    with daphne_server(env) as base_url:
+    with web_server(env) as base_url:
         yield base_url, room_id
 
 

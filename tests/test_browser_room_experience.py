@@ -1,4 +1,4 @@
-"""The room page as a viewer lives it, in Chromium against a real daphne: the stock counts
+"""The room page as a viewer lives it, in Chromium against a real server (uvicorn): the stock counts
 down live as another buyer checks out (down to "Sold out"), a new spotlight animates in, the
 chat keeps a reader who scrolled up where they are and offers a "new messages" pill, and a
 dropped connection shows a banner, comes back by itself and carries on without duplicates.
@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import log_in, send_chat, watch_errors
-from tests.helpers import Daphne, manage, python, run_script, site_env
+from tests.helpers import WebServer, manage, python, run_script, site_env
 
 pytestmark = pytest.mark.redis
 
@@ -47,7 +47,7 @@ FROM_BOTTOM = "log => log.scrollHeight - log.scrollTop - log.clientHeight"
 @pytest.fixture(scope="module")
 def experience_site(tmp_path_factory, redis_url):
     """tests/live_room_scenario.py's live room (the straw hat, 4 in stock, spotlighted) plus
-    a Panama hat (10), on a daphne that can be restarted; yields (server, ids)."""
+    a Panama hat (10), on a server that can be restarted; yields (server, ids)."""
     import redis
 
     # A database of its own, emptied first: other tests' rooms share ids with these.
@@ -62,7 +62,7 @@ def experience_site(tmp_path_factory, redis_url):
     made = python(SETUP.format(password=ids["password"]), env=env)
     assert made.returncode == 0, made.stderr
     ids.update(json.loads(made.stdout.strip().splitlines()[-1]))
-    server = Daphne(env)
+    server = WebServer(env)
     server.start()
     try:
         yield server, ids

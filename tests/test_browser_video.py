@@ -1,6 +1,6 @@
 """Live video in real browsers: the seller goes live from the studio with Chromium's fake
 camera, a buyer in another browser context watches the room page (muted autoplay, no
-autoplay flag), and both follow the show to its end. The server side is the real one: daphne,
+autoplay flag), and both follow the show to its end. The server side is the real one: uvicorn,
 the room socket and the aiortc forwarding unit."""
 
 import json
@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import VIDEO_STATE, go_live, log_in, wait_for_pictures, watch_errors
-from tests.helpers import Daphne, manage, python, run_script, site_env
+from tests.helpers import WebServer, manage, python, run_script, site_env
 
 # Scheduled rooms of the scenario's seller: going live from the studio is what starts them.
 SCHEDULED_ROOMS = """
@@ -37,7 +37,7 @@ print(json.dumps([room.pk for room in rooms]))
 
 @pytest.fixture(scope="module")
 def video_site(tmp_path_factory):
-    """A real daphne with tests/live_room_scenario.py's people and two more rooms, still
+    """A real server (uvicorn) with tests/live_room_scenario.py's people and two more rooms, still
     scheduled; yields (server, ids) with ids["scheduled"] and ids["restart"] their ids."""
     env = site_env(tmp_path_factory.mktemp("video-site"))
     migrated = manage("migrate", "--noinput", env=env)
@@ -48,7 +48,7 @@ def video_site(tmp_path_factory):
     made = python(SCHEDULED_ROOMS, env=env)
     assert made.returncode == 0, made.stderr
     ids["scheduled"], ids["restart"] = json.loads(made.stdout.strip().splitlines()[-1])
-    server = Daphne(env)
+    server = WebServer(env)
     server.start()
     try:
         yield server, ids

@@ -32,14 +32,19 @@ def test_every_service_has_a_healthcheck(name):
     assert check["test"] and check["interval"] and check["retries"] >= 3
 
 
-def test_web_waits_for_healthy_databases_and_runs_daphne():
+def test_web_waits_for_healthy_databases_and_runs_the_production_server():
     web = SERVICES["web"]
     assert web["depends_on"]["mongo"]["condition"] == "service_healthy"
     assert web["depends_on"]["redis"]["condition"] == "service_healthy"
-    assert "daphne" in " ".join(web["command"])
+    # liveshop/serve.py, the one command the tests' servers and `make run` use too.
+    assert "exec python -m liveshop.serve --host 0.0.0.0 --port 8000" in " ".join(web["command"])
     assert "migrate" in " ".join(web["command"])
     dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
-    assert re.search(r"^CMD .*daphne", dockerfile, re.MULTILINE)
+    assert re.search(r'^CMD \["python", "-m", "liveshop.serve"', dockerfile, re.MULTILINE)
+    # Several workers share rooms through Redis, which compose always gives them.
+    env = _service_env("web", OPERATOR)
+    assert int(env["WEB_WORKERS"]) > 1 and env["REDIS_URL"]
+    assert env["WEB_FORWARDED_ALLOW_IPS"] == OPERATOR["WEB_FORWARDED_ALLOW_IPS"]
     assert "requirements.txt" in dockerfile
 
 
@@ -75,6 +80,7 @@ OPERATOR = {
     "STRIPE_WEBHOOK_SECRET": "whsec_from_operator",
     "TURN_HOST": "turn.example.com",
     "TURN_PASSWORD": secrets.token_hex(16),
+    "WEB_FORWARDED_ALLOW_IPS": "10.0.0.2",
 }
 
 

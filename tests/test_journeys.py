@@ -1,4 +1,4 @@
-"""The whole site as its people use it, in Debian's Chromium against a real daphne (issue 7):
+"""The whole site as its people use it, in Debian's Chromium against a real server (issue 7):
 
 1. a shopper lands on Home, signs up, filters products, watches a live show (real video from
    broadcast_demo), chats, buys the spotlighted product and finds the paid order;
@@ -9,7 +9,7 @@
    flagged for review;
 4. journey 1 again on a phone-sized screen: every step reachable, nothing wider than the screen.
 
-One site for the module (tests/journeys.py: seed_demo's data, one daphne, one browser). The
+One site for the module (tests/journeys.py: seed_demo's data, one server, one browser). The
 journeys run in file order; journey 3 uses journey 1's order when it ran, and makes its own
 paid order otherwise, so each journey also passes alone (`-k staff`).
 

@@ -1,5 +1,5 @@
 """Live video end to end: aiortc peers (streaming/client.py) publish and watch through a real
-daphne on loopback, signaling over the room socket, media through the forwarding unit.
+the server (uvicorn) on loopback, signaling over the room socket, media through the forwarding unit.
 
 The publisher sends streaming/testsource.py's pattern, whose every frame carries its number
 and send time in pixels; viewers decode what the unit forwarded and read those back, so the
@@ -18,7 +18,7 @@ import pytest
 from conftest import PROJECT_ROOT
 from streaming.client import RoomMediaClient
 from streaming.testsource import PatternVideoTrack, StampCollector, ToneAudioTrack
-from tests.helpers import daphne_server, manage, run_script, site_env
+from tests.helpers import manage, run_script, site_env, web_server
 
 
 def build_site(folder, **overrides) -> tuple[dict, dict]:
@@ -32,9 +32,9 @@ def build_site(folder, **overrides) -> tuple[dict, dict]:
 
 @pytest.fixture(scope="module")
 def media_site(tmp_path_factory):
-    """One daphne (embedded default: in-memory channel layer) with media_scenario's rooms."""
+    """One server (embedded default: in-memory channel layer) with media_scenario's rooms."""
     env, ids = build_site(tmp_path_factory.mktemp("media-site"))
-    with daphne_server(env) as base_url:
+    with web_server(env) as base_url:
         yield base_url, ids, env
 
 
@@ -288,7 +288,7 @@ async def test_broadcast_demo_stops_cleanly_on_sigterm(media_site, clients):
 async def test_a_viewer_on_another_process_gets_the_frames(redis_url, tmp_path):
     env, ids = build_site(tmp_path, REDIS_URL=redis_url)
     room = ids["rooms"]["redis"]
-    with daphne_server(env) as seller_side, daphne_server(env) as viewer_side:
+    with web_server(env) as seller_side, web_server(env) as viewer_side:
         source = PatternVideoTrack(320, 240)
         publisher = RoomMediaClient(seller_side, room, token=ids["seller"])
         viewer = RoomMediaClient(viewer_side, room, token=ids["bob"])  # its socket is on B
@@ -312,11 +312,11 @@ async def test_a_viewer_on_another_process_gets_the_frames(redis_url, tmp_path):
 
 
 async def test_the_server_stops_promptly_while_a_seller_is_broadcasting(tmp_path):
-    """A deploy restarts daphne under a live show: SIGTERM must not wait on the broadcast
+    """A deploy restarts the server under a live show: SIGTERM must not wait on the broadcast
     (aiortc's per-receiver decoder threads once kept the process from exiting)."""
     env, ids = build_site(tmp_path)
     publisher = None
-    with daphne_server(env) as base_url:  # leaving it sends SIGTERM and allows 10 s
+    with web_server(env) as base_url:  # leaving it sends SIGTERM and allows 10 s
         publisher = RoomMediaClient(base_url, ids["rooms"]["stream"], token=ids["seller"])
         await publisher.connect()
         await publisher.publish(PatternVideoTrack(320, 240), ToneAudioTrack())

@@ -1,5 +1,5 @@
 """A scripted mobile app: only HTTP (the REST API) and the room socket (Bearer header, no
-Origin), against a real daphne process. Nothing is scraped from the site's HTML except the
+Origin), against a real server process. Nothing is scraped from the site's HTML except the
 payment page, which an app opens in a browser as it would Stripe Checkout."""
 
 import asyncio

@@ -1,4 +1,4 @@
-"""Fuzzing the live API with schemathesis: a real daphne process on loopback serving the demo
+"""Fuzzing the live API with schemathesis: a real server process on loopback serving the demo
 data, its own /api/schema/ as the contract, every operation and method, as a visitor, as a
 buyer and as a seller (Bearer tokens from POST /api/v1/auth/token/).
 
@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT_ROOT
-from tests.helpers import child_env, daphne_server, manage, site_env
+from tests.helpers import child_env, manage, site_env, web_server
 from tests.schemathesis_hooks import ACCEPTED
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def demo_site(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
     for command in (["migrate", "--noinput"], ["seed_demo"]):
         result = manage(*command, env=env)
         assert result.returncode == 0, result.stderr
-    with daphne_server(env) as base_url:
+    with web_server(env) as base_url:
         tokens = {user: access_token(base_url, user) for user in ("demo_buyer", "demo_seller")}
         yield base_url, tokens
 

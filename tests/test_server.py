@@ -1,4 +1,4 @@
-"""`make run` as a new user meets it: a real daphne process on loopback with the demo data,
+"""`make run` as a new user meets it: a real server process on loopback with the demo data,
 used over HTTP like a browser and like a mobile app."""
 
 import http.cookiejar
@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.helpers import daphne_server, manage, site_env
+from tests.helpers import manage, site_env, web_server
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def site(tmp_path_factory):
     for command in (["migrate", "--noinput"], ["seed_demo"]):
         result = manage(*command, env=env)
         assert result.returncode == 0, result.stderr
-    with daphne_server(env) as base_url:
+    with web_server(env) as base_url:
         yield base_url
 
 

@@ -1,13 +1,16 @@
-"""Two real daphne processes sharing one Redis: a viewer on one and the seller on the other
+"""Two real server processes sharing one Redis: a viewer on one and the seller on the other
 see each other's chat, viewer counts and spotlight (rooms scale past one process)."""
 
 import asyncio
 import json
+import subprocess
+import sys
 
 import pytest
 import websockets
 
-from tests.helpers import daphne_server, manage, run_script, site_env
+from conftest import PROJECT_ROOT
+from tests.helpers import manage, run_script, site_env, web_server
 
 
 @pytest.fixture
@@ -18,7 +21,7 @@ def two_servers(redis_url, tmp_path):
     setup = run_script("tests/live_room_scenario.py", env=env)
     assert setup.returncode == 0, setup.stderr
     ids = json.loads(setup.stdout.strip().splitlines()[-1])
-    with daphne_server(env) as seller_side, daphne_server(env) as viewer_side:
+    with web_server(env) as seller_side, web_server(env) as viewer_side:
         yield ids, (seller_side, viewer_side)
 
 
@@ -83,3 +86,50 @@ async def test_seller_and_viewer_on_different_processes_share_the_room(two_serve
             ]
             # A second tab of the same person is not a new viewer.
             assert late_state["viewer_count"] == 2
+
+
+def test_several_workers_without_redis_are_refused(tmp_path):
+    # Each process would keep rooms, cache and sessions to itself: viewers on one worker
+    # would never see the seller on another.
+    env = site_env(tmp_path, WEB_WORKERS="2")
+    result = subprocess.run(
+        [sys.executable, "-m", "liveshop.serve", "--port", "1"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "WEB_WORKERS > 1 needs REDIS_URL" in result.stderr
+
+
+@pytest.mark.redis
+async def test_two_workers_of_one_server_share_a_room(redis_url, tmp_path):
+    """Production's shape (docker-compose: WEB_WORKERS=2): the kernel spreads the sockets over
+    the workers; a line from any of them reaches all."""
+    env = site_env(tmp_path, REDIS_URL=redis_url, WEB_WORKERS="2")
+    assert manage("migrate", "--noinput", env=env).returncode == 0
+    setup = run_script("tests/live_room_scenario.py", env=env)
+    assert setup.returncode == 0, setup.stderr
+    ids = json.loads(setup.stdout.strip().splitlines()[-1])
+    with web_server(env) as base_url:
+        url = base_url.replace("http://", "ws://") + f"/ws/rooms/{ids['room']}/?batch=chat"
+        origin = base_url
+        viewers = [await websockets.connect(url, origin=origin, open_timeout=10) for _ in range(12)]
+        try:
+            for viewer in viewers:
+                assert json.loads(await viewer.recv())["type"] == "room-state"
+            async with websockets.connect(
+                url.split("?")[0],
+                additional_headers={"Authorization": f"Bearer {ids['buyer']}"},
+                open_timeout=10,
+            ) as buyer:
+                await buyer.recv()
+                await buyer.send(json.dumps({"type": "chat-message", "text": "all of you?"}))
+                for viewer in viewers:
+                    batch = await receive_until(viewer, lambda m: m["type"] == "chat-batch")
+                    assert [line["text"] for line in batch["messages"]] == ["all of you?"]
+        finally:
+            for viewer in viewers:
+                await viewer.close()

@@ -1,13 +1,15 @@
 """Room pages: home and rooms list (the shop window), the room page, the seller's room pages."""
 
+import re
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
+import redis
+from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib.messages import get_messages
 from django.utils import timezone
 
-from conftest import image_upload
+from conftest import image_upload, private_redis_server
 from rooms import services
 from rooms.models import ShoppingRoom
 from rooms.store import get_store
@@ -115,6 +117,59 @@ def test_room_list_shows_how_many_watch_each_live_room(client, make_room):
     assert response.context["live_rooms"][0].viewer_count == 3
     assert "3 watching" in response.text
     assert 'class="badge badge--live"' in response.text
+
+
+@pytest.fixture
+def redis_room_store(settings):
+    """The Redis room store on a redis-server of this test's own, so that nothing else's
+    traffic shows in its counters."""
+    saved = settings.REDIS_URL
+    with private_redis_server() as (url, _process):
+        settings.REDIS_URL = url  # read by get_store() only; the cache stays in memory
+        get_store.cache_clear()
+        try:
+            yield redis.Redis.from_url(url)
+        finally:
+            # Back now, not when `settings` is undone: the room fixtures' teardown empties
+            # the store before that.
+            settings.REDIS_URL = saved
+            get_store.cache_clear()
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)  # the page is asked from a thread, as a server does
+async def test_room_list_reads_all_viewer_counts_in_one_round_trip_however_many_are_live(
+    client, make_room, redis_room_store
+):
+    """One read of the store per live room made the shop window slower with every show on
+    air. Redis counts the reads it serves: one per request, or per pipelined batch."""
+
+    async def round_trips() -> int:
+        before = redis_room_store.info("stats")["total_reads_processed"]
+        # From a worker thread, as under a server: the store's reads run on this event loop,
+        # over the one connection it keeps (none is opened or closed for the page).
+        assert (await sync_to_async(client.get)(LIST)).status_code == 200
+        return redis_room_store.info("stats")["total_reads_processed"] - before - 1
+
+    async def go_live(n: int) -> None:
+        room = await sync_to_async(make_room)(title=f"Show {n}", live=True)
+        for viewer in range(n):
+            await get_store().viewer_join(str(room.pk), f"anon:{viewer}")
+
+    await go_live(1)
+    await round_trips()  # the first page warms up what is read once (templates, connection)
+    with_one = await round_trips()
+    for n in range(2, 11):
+        await go_live(n)
+    with_ten = await round_trips()
+
+    assert with_one == with_ten == 1
+    cards = (await sync_to_async(client.get)(LIST)).text.split("<article")[1:]
+    shown = {
+        re.search(r">Show (\d+)</a>", card)[1]: re.search(r">(\d+) watching<", card)[1]
+        for card in cards
+    }
+    assert shown == {str(n): str(n) for n in range(1, 11)}  # each room's own count
 
 
 def test_room_list_shows_the_start_time_of_upcoming_rooms(client, make_room):
