@@ -1,6 +1,7 @@
 """Issue 8, benchmark 4: B buyers check out at the same instant over HTTP, against a real
-daphne, for a product with U units. Every buyer has their own account, access token and a
-cart holding one unit (made before the race); then all send `POST /api/v1/checkout/` at once.
+server (uvicorn as in production, or daphne: `--servers`), for a product with U units. Every
+buyer has their own account, access token and a cart holding one unit (made before the race);
+then all send `POST /api/v1/checkout/` at once.
 
     .venv/bin/python bench/checkout_race.py    # 1000 buyers, 100 units, SQLite + PostgreSQL, 3 runs
     .venv/bin/python bench/checkout_race.py --buyers 20 --units 5 --databases sqlite --runs 1
@@ -168,7 +169,23 @@ def step(args: list[str], env: dict[str, str], timeout: float = 900) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-# The floor: a request that goes through the whole HTTP stack (daphne, every middleware, the
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process below it (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo.extend(children.get(tree[-1], []))
+    return tree
+
+
+# The floor: a request that goes through the whole HTTP stack (the server, every middleware, the
 # URL resolver) and does nothing: the API's JSON 404 for an unknown path.
 FLOOR_PATH = "/api/v1/checkout-race-floor/"
 
@@ -196,7 +213,7 @@ async def race(
         HttpConnection(host, int(port), timeout=300) for _ in (tokens if at_once else [0])
     ]
     # Every connection is open before anyone checks out: the race is the checkouts, not the
-    # TCP handshakes (daphne's listen backlog would serialise those).
+    # TCP handshakes (the server's listen backlog would serialise those).
     for connection in connections:
         await connection.connect()
     # Warm-up: the first requests import the URL conf, views and serializers lazily.
@@ -233,7 +250,10 @@ async def race(
     if at_once:
         tasks = [asyncio.create_task(buyer(c, t)) for c, t in zip(connections, tokens, strict=True)]
         await asyncio.sleep(0.2)  # every task is waiting on the start line
-    pids = [pid for pid in (server_pid, redis_pid) if pid]
+    # The server's CPU is its whole process tree's (uvicorn --workers: a supervisor and its
+    # worker processes), then redis's.
+    server_pids = process_tree(server_pid) if server_pid else []
+    pids = [*server_pids, *([redis_pid] if redis_pid else [])]
     cpu_before = [cpu_seconds(pid) for pid in pids], time.process_time(), machine_busy_seconds()
     started = time.perf_counter()
     go.set()
@@ -252,7 +272,7 @@ async def race(
     cores = {}
     if server_pid:
         cores = {
-            "server_cpu": round(cpu[0] / elapsed, 2),
+            "server_cpu": round(sum(cpu[: len(server_pids)]) / elapsed, 2),
             "load_cpu": round(load_cpu / elapsed, 2),
             "other_cpu": round(max(0.0, busy - sum(cpu) - load_cpu) / elapsed, 2),
         }
@@ -270,9 +290,14 @@ async def race(
 
 
 @contextlib.contextmanager
-def serve(env: dict[str, str], log: Path | None, admission: int = 0) -> Iterator:
-    """daphne on a free port (tests/helpers.py `Daphne`), its stderr kept in `log` when
-    given: the tracebacks of any 500 are there. `admission`: the experiment below."""
+def serve(
+    kind: str, env: dict[str, str], log: Path | None, admission: int = 0, workers: int = 1
+) -> Iterator:
+    """One server process of `kind` (bench/common.py `server_command`: daphne, or uvicorn with
+    uvloop and httptools as liveshop/serve.py runs it) on a free port, its stderr kept in
+    `log` when given: the tracebacks of any 500 are there. `admission`: the experiment below."""
+    from common import server_command
+
     from conftest import wait_for_port
     from tests.helpers import WebServer
 
@@ -283,9 +308,11 @@ def serve(env: dict[str, str], log: Path | None, admission: int = 0) -> Iterator
         server.env[ADMISSION_VARIABLE] = str(admission)
     with contextlib.ExitStack() as files:
         stderr = files.enter_context(log.open("ab")) if log else subprocess.DEVNULL
+        command = server_command(kind, server.port, app)
+        if workers > 1:  # uvicorn only (checked in main)
+            command += ["--workers", str(workers)]
         server.process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("daphne")), "-b", "127.0.0.1"]
-            + ["-p", str(server.port), app],
+            command,
             cwd=PROJECT_ROOT,
             env=server.env,
             stdout=subprocess.DEVNULL,
@@ -310,7 +337,7 @@ async def admitted_application(scope, receive, send) -> None:
     middleware yet). What a bound in front of Django (liveshop/asgi.py) would give; served
     only with `--admission`."""
     global _admitted
-    if _admitted is None:  # in daphne's event loop, at the first request (the warm-up)
+    if _admitted is None:  # in the server's event loop, at the first request (the warm-up)
         from liveshop.asgi import application
 
         _admitted = application, asyncio.Semaphore(int(os.environ[ADMISSION_VARIABLE]))
@@ -348,6 +375,7 @@ def profiling(pid: int, out: Path | None) -> Iterator[None]:
 
 def one_run(
     kind: str,
+    server_kind: str,
     buyers: int,
     units: int,
     postgres_url: str,
@@ -355,6 +383,7 @@ def one_run(
     profile: Path | None = None,
     admission: int = 0,
     at_once: bool = True,
+    workers: int = 1,
 ) -> dict:
     from tests.helpers import manage, site_env
 
@@ -369,7 +398,7 @@ def one_run(
         if migrated.returncode != 0:
             raise SystemExit(migrated.stderr[-4000:])
         prepared = step(["--setup", "--buyers", str(buyers), "--units", str(units)], env)
-        with serve(env, server_log, admission) as server:
+        with serve(server_kind, env, server_log, admission, workers) as server:
             pid = server.process.pid
             # Profiled from the first connection to the last answer (warm-up included).
             with profiling(pid, profile):
@@ -399,6 +428,7 @@ def one_run(
     # Oversold: units sold beyond the stock, or a final stock that does not add up.
     oversold = max(0, sold - units) + abs(units - sold - after["final_stock"])
     return {
+        "server": server_kind + (f" x{workers} workers" if workers > 1 else ""),
         "database": kind
         + (f", admission {admission}" if admission else "")
         + ("" if at_once else ", one at a time"),
@@ -443,10 +473,10 @@ def median_row(runs: list[dict]) -> dict:
 
 def table(rows: list[dict], runs: int) -> str:
     head = (
-        "| database | buyers | units | orders | oversold | final stock | checkouts/s | orders/s "
-        "| p50 ms | p99 ms | max ms | race s | server CPU | other tenants CPU | floor p50 / p99 ms "
-        "| answers by status (each run) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| server | database | buyers | units | orders | oversold | final stock | checkouts/s "
+        "| orders/s | p50 ms | p99 ms | max ms | race s | server CPU | other tenants CPU "
+        "| floor p50 / p99 ms | answers by status (each run) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for row in rows:
@@ -459,7 +489,8 @@ def table(rows: list[dict], runs: int) -> str:
             for run, p50 in zip(row["statuses"], row["p50_by_status"], strict=True)
         )
         lines.append(
-            f"| {row['database']} | {row['buyers']} | {row['units']} | {fmt(row['orders'])} "
+            f"| {row['server']} | {row['database']} | {row['buyers']} | {row['units']} "
+            f"| {fmt(row['orders'])} "
             f"| {row['oversold']} | {fmt(row['final_stock'])} | {row['checkouts_per_s']} "
             f"| {row['orders_per_s']} | {row['p50_ms']} | {row['p99_ms']} | {row['max_ms']} "
             f"| {row['seconds']} | {row['server_cpu']} | {row['other_cpu']} "
@@ -484,10 +515,21 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--server-log", type=Path, help="append daphne's stderr to this file")
+    parser.add_argument(
+        "--servers",
+        default="uvicorn",
+        help="comma-separated: uvicorn (uvloop + httptools, the production server), daphne",
+    )
+    parser.add_argument(
+        "--workers",
+        default="1",
+        help="uvicorn worker processes (WEB_WORKERS); a list runs them side by side: 1,2",
+    )
+    parser.add_argument("--server-log", type=Path, help="append the server's stderr to this file")
     parser.add_argument(
         "--profile",
-        help="py-spy the product server during each database's first race: PREFIX-<db>.txt",
+        help="py-spy the product server during each server's and database's first race: "
+        "PREFIX-<server>-<db>.txt",
     )
     parser.add_argument(
         "--admission",
@@ -522,16 +564,37 @@ def main() -> None:
         parser.error("--admission takes whole numbers, e.g. 0,4")
     if not admissions or min(admissions) < 0:
         parser.error("--admission takes whole numbers from 0 (0: the product as it is)")
+    from common import check_servers
+
+    servers = [server.strip() for server in args.servers.split(",") if server.strip()]
+    problem = check_servers(servers) if servers else "--servers names no server"
+    try:
+        workers = [int(value) for value in args.workers.split(",")]
+    except ValueError:
+        workers = []
+    if not problem and (not workers or min(workers) < 1):
+        problem = "--workers takes whole numbers from 1, e.g. 1,2"
+    if not problem and max(workers) > 1 and set(servers) - {"uvicorn"}:
+        problem = "--workers above 1 needs --servers uvicorn"
+    if problem:
+        parser.error(problem)
+    variants = [
+        (server, admission, count)
+        for server in servers
+        for admission in admissions
+        for count in workers
+    ]
     rows, raw = [], []
     for kind in kinds:
-        runs: dict[int, list[dict]] = {admission: [] for admission in admissions}
+        runs: dict[tuple[str, int, int], list[dict]] = {variant: [] for variant in variants}
         for index in range(args.runs):
-            for admission in admissions:  # side by side, run after run
+            for server, admission, count in variants:  # side by side, run after run
                 profile = None
-                if args.profile and not index and not admission:
-                    profile = Path(f"{args.profile}-{kind}.txt")
+                if args.profile and not index and not admission and count == 1:
+                    profile = Path(f"{args.profile}-{server}-{kind}.txt")
                 result = one_run(
                     kind,
+                    server,
                     args.buyers,
                     args.units,
                     args.postgres_url,
@@ -539,12 +602,13 @@ def main() -> None:
                     profile,
                     admission,
                     not args.one_at_a_time,
+                    count,
                 )
                 print(f"# {kind} run {index + 1}: {json.dumps(result)}", file=sys.stderr)
-                runs[admission].append(result)
-        for admission_runs in runs.values():
-            raw.extend(admission_runs)
-            rows.append(median_row(admission_runs))
+                runs[server, admission, count].append(result)
+        for variant_runs in runs.values():
+            raw.extend(variant_runs)
+            rows.append(median_row(variant_runs))
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = " ".join(["bench/checkout_race.py", *sys.argv[1:]])
     text = (
