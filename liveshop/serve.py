@@ -7,12 +7,10 @@ daphne by measurement (issue 8, bench/README.md): with the same app, Redis and l
 room fan-out costs about half the CPU per delivered frame (2,000 viewers x 20 chat lines/s:
 0.33 core against 0.65, p99 226 ms against 671 ms) and pages are served faster.
 
-KNOWN DEFECT (found at the end of the session that made this choice; to fix first): its
-`send` waits (`await self.writable.wait()`) once a socket's transport buffer is full, about
-2.8 MB unread, and the room hub awaits each socket's send in turn, so one client that stops
-reading stalls every room of its process until it goes. daphne buffers without bound instead
-(memory grows, nothing stalls). The fix belongs in rooms/hub.py: a bounded per-socket
-outbox or a send timeout that drops the slow socket.
+Its `send` waits (`await self.writable.wait()`) while a socket's write buffer is full
+(about 2.8 MB unread: the client stopped reading); daphne buffers without bound instead. The
+room hub never waits for a socket (rooms/hub.py, "Slow readers"): such a socket is dropped
+and closed with 4408, so one stalled client delays nobody else.
 
 The worker count and the proxies trusted for X-Forwarded-For/-Proto come from settings
 (`WEB_WORKERS`, `WEB_FORWARDED_ALLOW_IPS`). Several workers need Redis: without it each

@@ -25,8 +25,14 @@ from analytics.visitors import viewer_identity
 from liveshop.converters import PrimaryKeyConverter
 from liveshop.errors import ApplicationError
 from rooms import selectors, services
-from rooms.events import room_event_send, room_group, room_staff_group, room_user_group
-from rooms.hub import CLOSE_SUBSCRIPTION_LOST, get_hub
+from rooms.events import (
+    room_event_send,
+    room_group,
+    room_staff_group,
+    room_user_group,
+    run_in_background,
+)
+from rooms.hub import CLOSE_SUBSCRIPTION_LOST, CLOSE_TOO_SLOW, get_hub
 from rooms.models import ShoppingRoom
 from rooms.store import CHAT_KEPT, get_store
 from streaming import host as media
@@ -53,21 +59,6 @@ CONTROL_CHARACTERS = re.compile(
 )
 # The ids the configured database can hold (digits on SQL, 24-hex ObjectIds on MongoDB).
 ID_PATTERN = re.compile(PrimaryKeyConverter.regex)
-
-# Tasks that must outlive the socket that started them (chat persistence, announcements).
-_background_tasks: set[asyncio.Task] = set()
-
-
-def run_in_background(coroutine) -> None:
-    task = asyncio.create_task(coroutine)
-    _background_tasks.add(task)
-    task.add_done_callback(_background_done)
-
-
-def _background_done(task: asyncio.Task) -> None:
-    _background_tasks.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("room background task failed", exc_info=task.exception())
 
 
 class ChatRecorder:
@@ -734,6 +725,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def hub_lost(self) -> None:
         await self.close(code=CLOSE_SUBSCRIPTION_LOST)
+
+    async def hub_too_slow(self) -> None:
+        # Waits until the client reads its backlog (then sees the code) or goes away.
+        await self.close(code=CLOSE_TOO_SLOW)
 
     # --- messages to this socket alone, through the channel layer (the media unit) ---------
 

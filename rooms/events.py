@@ -2,10 +2,30 @@
 rolls back never reaches a viewer (DESIGN.md: broadcast after commit). Delivery is the room
 hub's (rooms/hub.py): encoded here once, written as is to every socket of the group."""
 
+import asyncio
 import json
+import logging
 
 from asgiref.sync import async_to_sync
 from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+# Tasks that must outlive what started them (chat persistence, announcements, the hub's
+# chat ticks and closes): a task with no reference may be garbage-collected mid-way.
+background_tasks: set[asyncio.Task] = set()
+
+
+def run_in_background(coroutine) -> None:
+    task = asyncio.ensure_future(coroutine)
+    background_tasks.add(task)
+    task.add_done_callback(_background_done)
+
+
+def _background_done(task: asyncio.Task) -> None:
+    background_tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("room background task failed", exc_info=task.exception())
 
 
 def room_group(room_id) -> str:

@@ -32,6 +32,15 @@ promise across senders).
 If the subscription's connection is lost, events published meanwhile are lost for this
 process's sockets; they are closed (code 1012, "service restart") so that their clients
 reconnect and get the room's state afresh, rather than stay open with a hole in the chat.
+
+Slow readers: a delivery never waits. Deliveries on a loop go one at a time, and uvicorn's
+`send` waits while a socket's write buffer is full (its client stopped reading, with some
+2.8 MB unread in the kernel), so one such client would hold up every room of the process.
+A socket whose frame cannot be written at once is dropped from the hub there and then, and
+closed (4408) in the background, whenever its client reads again or goes away: it gets no
+more frames, so the memory it holds stays bounded (the kernel's buffer and the transport's
+64 KiB), and its client reconnects and resyncs from a fresh room-state. daphne never waits
+(it buffers without bound), so this matters under the production server.
 """
 
 import asyncio
@@ -43,12 +52,13 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from rooms.events import room_group
+from rooms.events import room_group, run_in_background
 from rooms.store import RedisRoomStore, RoomStore, get_store
 
 logger = logging.getLogger(__name__)
 
 CLOSE_SUBSCRIPTION_LOST = 1012  # WebSocket "service restart": reconnect and resync
+CLOSE_TOO_SLOW = 4408  # the client did not read its frames: reconnect and resync
 CHAT_TICK = 0.1  # seconds a chat line may wait to share a frame with the next ones
 BATCH_HEAD, BATCH_TAIL = '{"type":"chat-batch","messages":[', "]}"
 
@@ -69,6 +79,10 @@ class Listener(Protocol):
     async def hub_lost(self) -> None:
         """The process stopped hearing the room: events may have been missed."""
 
+    async def hub_too_slow(self) -> None:
+        """Dropped from the hub: its client stopped reading. Close it (this may wait until
+        the client reads or goes away; it runs in the background)."""
+
 
 def room_of(group: str) -> str:
     """ "room-7", "room-7-staff", "room-7-user-3" are all room 7's (rooms/events.py)."""
@@ -87,6 +101,7 @@ class RoomHub:
         # Deliveries on one loop go one at a time: a tick's batch is written by a timer task
         # and must not interleave with the next event for the same sockets.
         self._locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.slow_sockets_dropped = 0  # since the process started (logged as it grows)
 
     # --- membership ----------------------------------------------------------------------
     async def join(self, listener: Listener, groups: list[str], *, hold: bool = False) -> None:
@@ -106,10 +121,16 @@ class RoomHub:
         held = listener.hub_held
         while held:  # events may still arrive (and be held) while these are written
             kind, text = held.pop(0)
-            await self._deliver_to(listener, kind, text, {"type": "websocket.send", "text": text})
+            await self._deliver([listener], kind, text, {"type": "websocket.send", "text": text})
         listener.hub_held = None
 
     async def leave(self, listener: Listener, groups: list[str]) -> None:
+        emptied = self._forget(listener, groups)
+        if emptied and isinstance(self.store, RedisRoomStore):
+            await self._subscriber().drop(emptied)
+
+    def _forget(self, listener: Listener, groups: list[str]) -> set[str]:
+        """Take `listener` out of `groups` (those it is in); the rooms left with no listener."""
         emptied = set()
         for group in groups:
             members = self.groups.get(group)
@@ -123,8 +144,7 @@ class RoomHub:
             if not self.rooms[room]:
                 del self.rooms[room]
                 emptied.add(room)
-        if emptied and isinstance(self.store, RedisRoomStore):
-            await self._subscriber().drop(emptied)
+        return emptied
 
     # --- sending -------------------------------------------------------------------------
     async def publish(self, group: str, kind: str, text: str) -> None:
@@ -167,9 +187,7 @@ class RoomHub:
             async with self._lock():
                 await self._flush(tick)
 
-        task = asyncio.ensure_future(flush())
-        _flushes.add(task)
-        task.add_done_callback(_flushes.discard)
+        run_in_background(flush())
 
     async def _flush(self, tick: tuple) -> None:
         lines = self._ticks.pop(tick, None)
@@ -194,6 +212,7 @@ class RoomHub:
             return
         running = asyncio.get_running_loop()
         message = {"type": "websocket.send", "text": text}  # one frame for every socket
+        targets = []
         for listener in tuple(listeners):  # a send may make another socket leave
             if loop is not None and listener.loop is not loop:
                 continue  # that loop's own subscriber delivers it
@@ -205,10 +224,27 @@ class RoomHub:
                 # Only without Redis, from a thread's own loop (async_to_sync in a test or
                 # command): hand the call to the listener's loop.
                 asyncio.run_coroutine_threadsafe(
-                    self._deliver_to(listener, kind, text, message), listener.loop
+                    self._deliver([listener], kind, text, message), listener.loop
                 )
             else:
-                await self._deliver_to(listener, kind, text, message)
+                targets.append(listener)
+        await self._deliver(targets, kind, text, message)
+
+    async def _deliver(self, targets: list, kind: str, text: str, message: dict) -> None:
+        """Write to each of `targets` in turn, none of them allowed to wait."""
+        index = 0
+        while index < len(targets):
+            try:
+                # Zero time for them all: a send that would wait has a full write buffer
+                # behind it (see "Slow readers" above). One timer per event, not per socket:
+                # a timer costs some 5 µs, 20 times a frame write.
+                async with asyncio.timeout(0):
+                    while index < len(targets):
+                        await self._deliver_to(targets[index], kind, text, message)
+                        index += 1
+            except TimeoutError:
+                self._drop_slow(targets[index])
+                index += 1
 
     @staticmethod
     async def _deliver_to(listener: Listener, kind: str, text: str, message: dict) -> None:
@@ -221,6 +257,20 @@ class RoomHub:
             pass  # the socket closed meanwhile (uvicorn says so; daphne drops the frame)
         except Exception:  # one broken socket must not cost the others the event
             logger.exception("room event delivery failed")
+
+    def _drop_slow(self, listener: Listener) -> None:
+        """Stop writing to `listener` at once (no await: the caller holds the loop's
+        delivery lock); unsubscribe and close it in the background."""
+        groups = [group for group, members in self.groups.items() if listener in members]
+        emptied = self._forget(listener, groups)
+        self.slow_sockets_dropped += 1
+        logger.warning(
+            "room socket dropped: its client stopped reading (%s so far in this process)",
+            self.slow_sockets_dropped,
+        )
+        run_in_background(listener.hub_too_slow())
+        if emptied and isinstance(self.store, RedisRoomStore):
+            run_in_background(self._subscriber().drop(emptied))
 
     # --- Redis pub/sub -------------------------------------------------------------------
     def _channel(self, room_id: str) -> str:
@@ -323,7 +373,6 @@ class _Subscriber:
 
 
 _hubs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_flushes: set[asyncio.Task] = set()  # tick flushes under way (a task needs a reference)
 
 
 def get_hub() -> RoomHub:

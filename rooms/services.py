@@ -21,7 +21,7 @@ from catalog.models import Product
 from liveshop.errors import NotFoundError, PermissionDeniedError
 from liveshop.images import normalize_image
 from notifications.services import notifications_room_live_on_commit
-from rooms.events import room_event_on_commit, room_event_send, room_group
+from rooms.events import room_event_on_commit, room_event_send, room_group, run_in_background
 from rooms.exceptions import IllegalTransition, RoomEnded
 from rooms.models import ChatMessage, ShoppingRoom
 from rooms.selectors import product_summary, public_id
@@ -233,8 +233,6 @@ def _announce_stock_soon(product_ids: set) -> None:
         # other loop is async_to_sync's own, made for this call and closed (its tasks
         # cancelled) when it returns (management commands, shells): wait for them there.
         if threading.current_thread() is threading.main_thread():
-            from rooms.consumers import run_in_background  # consumers build on services
-
             loop = asyncio.get_running_loop()
             for announcer in announcers:
                 # In a fresh context: the task must not inherit the request's, whose sync

@@ -102,6 +102,9 @@ class UnitHost:
     async def hub_lost(self) -> None:
         pass  # the room's end is also noticed when its publisher and viewers leave
 
+    async def hub_too_slow(self) -> None:
+        pass  # never: it writes nowhere
+
     async def _end(self) -> None:
         await self.unit.close("ended")
         self._runner.cancel()

@@ -16,7 +16,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
-from rooms import consumers
+from rooms import consumers, events
 
 TIMEOUT = 3.0  # waiting for something that must come
 QUIET = 0.2  # watching for something that must not come
@@ -157,9 +157,9 @@ async def settle_background_tasks(timeout: float = 5.0) -> None:
     """Let the consumers' background work (chat persistence, viewer-count announcements)
     finish before the test's database and event loop go away."""
     deadline = time.monotonic() + timeout
-    while consumers._background_tasks and time.monotonic() < deadline:
-        await asyncio.wait(set(consumers._background_tasks), timeout=deadline - time.monotonic())
-    leftover = set(consumers._background_tasks)
+    while events.background_tasks and time.monotonic() < deadline:
+        await asyncio.wait(set(events.background_tasks), timeout=deadline - time.monotonic())
+    leftover = set(events.background_tasks)
     for task in leftover:
         task.cancel()
     assert not leftover, f"room background tasks still running after {timeout} s: {leftover}"

@@ -16,7 +16,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import services as account_services
 from accounts.tokens import RevocableRefreshToken
-from rooms import consumers, services
+from rooms import consumers, events, services
 from rooms.models import ShoppingRoom
 
 pytest_plugins = ["rooms.tests.socket_helpers"]
@@ -419,8 +419,8 @@ async def test_a_change_during_the_announcers_last_check_is_still_announced(
 
     watcher = await open_socket(live_room)
     await watcher.expect("viewer-count", count=1)
-    while consumers._background_tasks:  # the watcher's own announcer is done
-        await asyncio.wait(set(consumers._background_tasks), timeout=2)
+    while events.background_tasks:  # the watcher's own announcer is done
+        await asyncio.wait(set(events.background_tasks), timeout=2)
     store = get_store()
     room_id = str(live_room.pk)
     real_value_get = store.value_get

@@ -16,7 +16,7 @@ from catalog import services as catalog
 from orders import services as orders
 from orders.exceptions import OutOfStock
 from orders.models import OrderItem
-from rooms import consumers, services
+from rooms import events, services
 from rooms.store import get_store
 
 pytest_plugins = ["rooms.tests.socket_helpers"]
@@ -74,8 +74,8 @@ def listed_stock(state: dict) -> dict:
 async def announced() -> None:
     """Let the announcers started so far finish: their messages are out (before a socket
     that must not hear them opens)."""
-    while consumers._background_tasks:
-        await asyncio.wait(set(consumers._background_tasks), timeout=TIMEOUT)
+    while events.background_tasks:
+        await asyncio.wait(set(events.background_tasks), timeout=TIMEOUT)
 
 
 def buy(user, *lines) -> object:
