@@ -273,18 +273,23 @@ if WEB_WORKERS < 1:
 # TLS proxy in front. Anyone else could claim any address or scheme.
 WEB_FORWARDED_ALLOW_IPS = env_str("WEB_FORWARDED_ALLOW_IPS", "127.0.0.1")
 
-# --- Redis: cache, sessions, channel layer ---------------------------------------------
+# --- Redis: cache, channel layer (and sessions, which stay out of it) -------------------
+# Sessions live in the database alone, with or without Redis. Cached in Redis (cached_db),
+# a Redis outage was a 500 on every signed-in page, and a logout during the outage could not
+# reach the copy in Redis, which would have signed the user back in once Redis returned.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Falls back to the process's memory while Redis is away (liveshop/cache.py):
+            # the cache holds throttle and login counters, which must not turn into 500s.
+            "BACKEND": "liveshop.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "liveshop",
+            "OPTIONS": {"REDIS_TIMEOUT_SECONDS": 0.5, "RETRY_SECONDS": 5},
         }
     }
-    # Sessions are written through to the database, so losing Redis logs nobody out.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -293,12 +298,17 @@ if REDIS_URL:
                 # timeout could end that wait first and fail the socket's consumer.
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
                 "prefix": "liveshop",
+                # It carries only messages for one socket (WebRTC answers and errors from
+                # the media unit); room broadcasts go through the room hub (rooms/hub.py).
+                # A socket that has not taken 100 of them is stuck: sending more fails
+                # (ChannelFull) rather than queueing without bound; unread ones expire.
+                "capacity": 100,
+                "expiry": 60,
             },
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    SESSION_ENGINE = "django.contrib.sessions.backends.db"
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # Seconds each server process keeps the busy public pages (home, rooms, products) as an

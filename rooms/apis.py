@@ -5,6 +5,7 @@ Live state (spotlight, audience) comes from the room store that the room socket 
 the database as the fallback, so the API and the socket tell the same story."""
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -14,6 +15,7 @@ from django.db import connection
 from django.db.models import Prefetch, QuerySet
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_field
+from redis.exceptions import RedisError
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
@@ -34,6 +36,8 @@ from rooms.models import ChatMessage, ShoppingRoom
 from rooms.store import get_store
 from streaming import host as media
 
+logger = logging.getLogger(__name__)
+
 MAX_ROOM_PRODUCTS = 100
 MAX_ROOM_MODERATORS = 20
 
@@ -42,8 +46,8 @@ MAX_ROOM_MODERATORS = 20
 
 class LiveState(NamedTuple):
     spotlight: dict | None
-    viewer_count: int
-    stream_status: str
+    viewer_count: int | None  # None: the room store could not be read (Redis away)
+    stream_status: str | None
 
 
 def live_state(rooms: Iterable[ShoppingRoom], *, spotlight_from_db: bool = False) -> dict:
@@ -67,9 +71,16 @@ def live_state(rooms: Iterable[ShoppingRoom], *, spotlight_from_db: bool = False
     async def read_all() -> list[tuple[dict | None, int, str]]:
         return await asyncio.gather(*(read_one(room) for room in rooms))
 
+    try:
+        states = async_to_sync(read_all)()
+    except (RedisError, OSError):
+        # The room list must outlive a Redis outage: the database knows the spotlight, and
+        # the audience and stream are unknown (null) until the store answers again.
+        logger.warning("could not read the rooms' live state", exc_info=True)
+        states = [(None, None, None)] * len(rooms)
     return {
         room.pk: LiveState(spotlight or selectors.spotlight_from_db(room), viewers, stream)
-        for room, (spotlight, viewers, stream) in zip(rooms, async_to_sync(read_all)(), strict=True)
+        for room, (spotlight, viewers, stream) in zip(rooms, states, strict=True)
     }
 
 
@@ -147,13 +158,15 @@ class RoomListItemSerializer(serializers.ModelSerializer):
     def get_spotlight(self, room: ShoppingRoom) -> dict | None:
         return self._live(room).spotlight
 
-    def get_viewer_count(self, room: ShoppingRoom) -> int:
+    def get_viewer_count(self, room: ShoppingRoom) -> int | None:
         return self._live(room).viewer_count
 
     @extend_schema_field(
-        serializers.ChoiceField(choices=["waiting", "live", "interrupted", "ended"])
+        serializers.ChoiceField(
+            choices=["waiting", "live", "interrupted", "ended"], allow_null=True
+        )
     )
-    def get_stream_status(self, room: ShoppingRoom) -> str:
+    def get_stream_status(self, room: ShoppingRoom) -> str | None:
         return self._live(room).stream_status
 
     def get_ws_url(self, room: ShoppingRoom) -> str:

@@ -8,6 +8,7 @@ import logging
 
 from asgiref.sync import async_to_sync
 from django.db import transaction
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,13 @@ def room_event_on_commit(group: str, event: dict, *, before=None) -> None:
     function run first (e.g. a room-store update the event depends on)."""
 
     async def deliver() -> None:
-        if before is not None:
-            await before()
-        await room_event_send(group, event)
+        try:
+            if before is not None:
+                await before()
+            await room_event_send(group, event)
+        except (RedisError, OSError):
+            # The write is committed and stays; only its broadcast is lost. Redis being away,
+            # the room hub has closed its sockets (1012): they resync when they come back.
+            logger.warning("room event %s not sent: Redis unavailable", event["type"])
 
     transaction.on_commit(async_to_sync(deliver))

@@ -48,10 +48,10 @@ def test_embedded_default_needs_no_environment():
     assert shown["secret_key_length"] >= 50
 
 
-def test_redis_url_switches_cache_sessions_and_channel_layer():
+def test_redis_url_switches_cache_and_channel_layer_but_not_sessions():
     shown = show_settings(REDIS_URL="redis://127.0.0.1:6379/0")
-    assert shown["cache"] == "django.core.cache.backends.redis.RedisCache"
-    assert shown["sessions"] == "django.contrib.sessions.backends.cached_db"
+    assert shown["cache"] == "liveshop.cache.ResilientRedisCache"
+    assert shown["sessions"] == "django.contrib.sessions.backends.db"  # survive Redis going
     assert shown["channels"] == "channels_redis.core.RedisChannelLayer"
 
 
