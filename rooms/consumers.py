@@ -41,6 +41,7 @@ from streaming.unit import MediaError
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_CHARS = 16 * 1024
+ROOM_STATE_CHAT = 50  # recent chat lines a socket's room-state carries
 MAX_BAD_FRAMES = 10  # malformed frames tolerated before the socket is closed
 CHAT_MAX_CHARS = 500
 CHAT_RATE = (5, 10.0)  # messages per seconds, per user and room
@@ -231,11 +232,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.viewer_key = (
             f"user:{self.user.pk}" if self.user.is_authenticated else f"anon:{self.channel_name}"
         )
-        viewer_count = await self.store.viewer_join(self.room_id, self.viewer_key)
-        if self.room_status == ShoppingRoom.Status.LIVE:
-            await self._record_viewer()
+        # Counted, recorded among the show's unique viewers (while live, as _record_viewer
+        # does) and the room-state's stored part read, in one store round trip: a join storm
+        # is thousands of connects, and each round trip costs the server more CPU than the
+        # store's work (three to five of them here before).
+        stored = await self.store.room_enter(
+            self.room_id,
+            self.viewer_key,
+            self.user.pk if self.user.is_authenticated else None,
+            seen=self._seen_as() if self.room_status == ShoppingRoom.Status.LIVE else None,
+            chat_limit=ROOM_STATE_CHAT,
+            values=(media.status_key(self.room_id),),
+        )
         self.joined = True
-        await self._send_room_state(room, viewer_count)
+        await self._send_room_state(room, stored["viewer_count"], stored)
         await get_hub().release(self)  # the events sent since we subscribed, after the state
         if self.user.is_authenticated and self.role != "seller":
             await room_event_send(
@@ -249,10 +259,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
         live (called on connect, and for open sockets when the room goes live): people who
         open the page before the show count once it starts, those who open it after it ended
         never do, else conversion (orders / unique viewers) would be too low."""
-        if self.role != "seller":  # the host is not one of the show's viewers
-            await self.store.viewer_seen(
-                self.room_id, viewer_identity(self.scope, self.channel_name)
-            )
+        seen = self._seen_as()
+        if seen is not None:
+            await self.store.viewer_seen(self.room_id, seen)
+
+    def _seen_as(self) -> str | None:
+        """Who this socket counts as among the show's unique viewers; None for the host, who
+        is not one of the show's viewers."""
+        return None if self.role == "seller" else viewer_identity(self.scope, self.channel_name)
 
     def _load_room(self) -> ShoppingRoom | None:
         room = selectors.room_with_details(self.room_id)
@@ -295,10 +309,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
         run_in_background(announce_viewer_count(self.room_id))
 
-    async def _send_room_state(self, room: ShoppingRoom, viewer_count: int) -> None:
-        stored = await self.store.room_state(
-            self.room_id, self.user.pk if self.user.is_authenticated else None, 50
-        )
+    async def _send_room_state(
+        self, room: ShoppingRoom, viewer_count: int, stored: dict | None = None
+    ) -> None:
+        """The room-state message. `stored`: what `store.room_enter` answered on connect
+        (the store's part and the stream status already read), else read here."""
+        if stored is None:
+            stored = await self.store.room_state(
+                self.room_id, self.user.pk if self.user.is_authenticated else None, ROOM_STATE_CHAT
+            )
+            stream_status = await media.stream_status(self.room_id, room.status)
+        else:
+            (unit_said,) = stored["values"]  # room_enter read the unit's word for us
+            stream_status = media.stream_status_from(room.status, unit_said)
         await self.send_event(
             {
                 "type": "room-state",
@@ -314,7 +337,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 "chat": stored["chat"],
                 "queue_position": stored["queue_position"],
                 "slow_mode": stored["slow_mode"],
-                "stream_status": await media.stream_status(self.room_id, room.status),
+                "stream_status": stream_status,
                 "ice_servers": settings.ICE_SERVERS,
                 "you": {
                     "id": selectors.public_id(self.user.pk) if self.user.is_authenticated else None,
@@ -609,7 +632,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # --- live video signaling (the forwarding unit: streaming/) ------------------------------
     async def on_webrtc_offer(self, frame: dict) -> None:
         role = frame.get("role")
-        if role not in {"publish", "view"}:
+        if not isinstance(role, str) or role not in {"publish", "view"}:  # [] is unhashable
             raise Refusal("invalid", _('`role` must be "publish" or "view".'))
         sdp = frame.get("sdp")
         if not isinstance(sdp, str) or not sdp.startswith("v=0"):

@@ -33,9 +33,12 @@ def rooms_for_listing() -> QuerySet[ShoppingRoom]:
 
 
 def room_with_details(room_id) -> ShoppingRoom | None:
+    # No moderators prefetch: every check asks the database for the one user in question
+    # (`room.moderators.filter(...)`, which a prefetch does not serve), so it was a query no
+    # caller read, on every socket connect (a join storm's busiest thread: bench/README.md).
     return (
         ShoppingRoom.objects.select_related("seller", "spotlight_product")
-        .prefetch_related("products", "moderators")
+        .prefetch_related("products")
         .filter(pk=room_id)
         .first()
     )

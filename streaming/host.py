@@ -47,7 +47,12 @@ async def stream_status(room_id: str, room_status: str) -> str:
     said, or waiting when no unit has seen a publisher."""
     if room_status == "ended":
         return "ended"
-    return await get_store().value_get(status_key(room_id)) or "waiting"
+    return stream_status_from(room_status, await get_store().value_get(status_key(room_id)))
+
+
+def stream_status_from(room_status: str, unit_said: str | None) -> str:
+    """`stream_status` for a caller that read the unit's word (status_key) itself."""
+    return "ended" if room_status == "ended" else unit_said or "waiting"
 
 
 async def unit_send(room_id: str, message: dict, *, start: bool = True) -> bool:

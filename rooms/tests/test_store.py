@@ -309,6 +309,47 @@ async def test_room_state_reads_what_the_separate_calls_read(store):
     assert (await store.room_state(OTHER_ROOM, 7))["spotlight"] is None
 
 
+async def test_room_enter_does_what_the_separate_calls_do_in_one_go(store):
+    for number in range(60):
+        await store.chat_append(ROOM, message(number))
+    await store.spotlight_set(ROOM, {"id": 3, "name": "Silk scarf"})
+    await store.queue_join(ROOM, user(7))
+    await store.slow_mode_set(ROOM, 30)
+    await store.value_set("stream-status:1", "live")
+    await store.viewer_join(ROOM, "user:5")
+    entered = await store.room_enter(
+        ROOM, "user:7", 7, seen="user:7", values=("stream-status:1", "never-set")
+    )
+    assert entered == {
+        "viewer_count": 2,
+        **await store.room_state(ROOM, 7),
+        "values": ["live", None],
+    }
+    assert entered["queue_position"] == 1 and entered["slow_mode"] == 30
+    assert [m["id"] for m in entered["chat"]][:2] == ["m10", "m11"]
+    assert await store.viewers_seen([ROOM]) == [1]
+    # The same viewer's second tab: one viewer, seen once.
+    again = await store.room_enter(ROOM, "user:7", 7, seen="user:7")
+    assert (again["viewer_count"], again["values"]) == (2, [])
+    # Not recorded as seen (the host, or a room not live yet); an anonymous state, no chat.
+    anon = await store.room_enter(ROOM, "anon:x", None, chat_limit=0)
+    assert (anon["viewer_count"], anon["queue_position"], anon["chat"]) == (3, None, [])
+    assert await store.viewers_seen([ROOM]) == [1]
+    assert await store.viewer_leave(ROOM, "user:7") == 3  # one of its two sockets is left
+    assert await store.viewer_count(OTHER_ROOM) == 0
+
+
+async def test_room_enter_keeps_the_unique_viewers_alive_as_viewer_seen_does(store):
+    store.seen_ttl = 1.0
+    await store.room_enter(ROOM, "user:1", 1, seen="user:1")
+    await asyncio.sleep(0.6)
+    await store.room_enter(ROOM, "user:2", 2, seen="user:2")
+    await asyncio.sleep(0.6)
+    assert await store.viewers_seen([ROOM]) == [2]
+    await asyncio.sleep(0.6)
+    assert await store.viewers_seen([ROOM]) == [0]
+
+
 async def test_spotlight_set_and_clear(store):
     assert await store.spotlight_get(ROOM) is None
     product = {"id": 5, "name": "Silk scarf", "price": "59.00", "currency": "EUR", "stock": 3}
