@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
 
 from analytics.visitors import viewer_identity
 from liveshop.converters import PrimaryKeyConverter
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 MAX_FRAME_CHARS = 16 * 1024
 ROOM_STATE_CHAT = 50  # recent chat lines a socket's room-state carries
 MAX_BAD_FRAMES = 10  # malformed frames tolerated before the socket is closed
+CLOSE_TRY_AGAIN_LATER = 1013  # the room store (Redis) is unavailable: reconnect with backoff
 CHAT_MAX_CHARS = 500
 CHAT_RATE = (5, 10.0)  # messages per seconds, per user and room
 VIEWER_COUNT_INTERVAL = 0.5  # at most two viewer-count messages per second per room
@@ -50,6 +52,12 @@ MAX_MUTE_MINUTES = 24 * 60
 MAX_SLOW_MODE_SECONDS = 3600
 OFFER_RATE = (3, 5.0)  # WebRTC offers per seconds, per socket (each one builds a peer)
 CANDIDATE_RATE = (100, 10.0)  # trickled ICE candidates per seconds, per socket
+# `join-room` per seconds, per socket: each answers a whole room-state (a database query and
+# up to 50 chat lines), so unlimited it amplified a small frame into tens of KB of work.
+RESYNC_RATE = (3, 10.0)
+# join-queue / leave-queue per seconds, per user and room: each tells every queued person
+# their place (one event per person in the line).
+QUEUE_RATE = (10, 60.0)
 CLOSE_BANNED = 4403
 CLOSE_MALFORMED = 4400
 # C0/C1 control characters and Unicode format controls that can reorder or hide text.
@@ -204,9 +212,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.room_id = self.scope["url_route"]["kwargs"]["room_id"]
         self.user = self.scope["user"]
         self.joined = False
+        self.accepted = False
         self.bad_frames = 0
         self.media_peer = False  # made an offer: the room's unit holds a peer for us
         self.store = get_store()
+        try:
+            await self._enter()
+        except (RedisError, OSError):
+            # The room store (Redis) is away: close with a code that says "come back later"
+            # rather than drop the connection unexplained; the client's backoff retries.
+            logger.warning("room socket closed: the room store is unavailable", exc_info=True)
+            if not self.accepted:
+                await self.accept()
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+
+    async def _enter(self) -> None:
         room = await database_sync_to_async(self._load_room)()
         if room is None:
             await self.close()
@@ -215,6 +235,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         await self.accept()
+        self.accepted = True
 
         self.groups_joined = [room_group(self.room_id)]
         if self.user.is_authenticated:
@@ -396,6 +417,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 run_in_background(self.close(code=CLOSE_MALFORMED))
             raise
 
+    async def _within_rate(self, key: str, rate: tuple[int, float], message: str) -> None:
+        """Refuse the frame (`rate_limited`) once `key` had its `rate` (limit, seconds);
+        `message` has %(limit)s and %(window)s for them."""
+        limit, window = rate
+        if not await self.store.hit(key, limit=limit, window=window):
+            raise Refusal("rate_limited", message % {"limit": limit, "window": window})
+
     async def send_event(self, event: dict) -> None:
         await self.send(text_data=json.dumps(event, separators=(",", ":")))
 
@@ -493,6 +521,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def on_join_queue(self, frame: dict) -> None:
         self._require_user(_("join the queue"))
         self._require_open()
+        await self._queue_rate()
         if await self.store.is_banned(self.room_id, self.user.pk):
             raise Refusal("banned", _("You were banned from this room."))
         place = await self.store.queue_position(self.room_id, self.user.pk)
@@ -507,6 +536,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def on_leave_queue(self, frame: dict) -> None:
         self._require_user(_("leave the queue"))
+        await self._queue_rate()
         if await self.store.queue_leave(self.room_id, self.user.pk):
             await room_event_send(
                 room_user_group(self.room_id, self.user.pk),
@@ -528,6 +558,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             {"type": "queue-position", "position": None},
         )
         await self._queue_changed()
+
+    async def _queue_rate(self) -> None:
+        await self._within_rate(
+            f"queue:{self.room_id}:{self.user.pk}",
+            QUEUE_RATE,
+            _("At most %(limit)s queue changes per %(window).0f s."),
+        )
 
     async def _queue_changed(self) -> None:
         """Everyone queued learns their (new) place; the seller's side sees the whole line."""
@@ -623,6 +660,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # --- membership and reserved names -------------------------------------------------
     async def on_join_room(self, frame: dict) -> None:
         """Already joined by connecting; a client may ask for the state again (resync)."""
+        await self._within_rate(
+            f"join-room:{self.channel_name}",
+            RESYNC_RATE,
+            _("At most %(limit)s resyncs per %(window).0f s."),
+        )
         room = await database_sync_to_async(self._load_room)()
         await self._send_room_state(room, await self.store.viewer_count(self.room_id))
 
@@ -640,15 +682,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self._require_open()
         if role == "publish" and self.role != "seller":
             raise Refusal("permission_denied", _("Only the room's seller can broadcast."))
-        limit, window = OFFER_RATE
-        if not await self.store.hit(
-            f"webrtc-offer:{self.channel_name}", limit=limit, window=window
-        ):
-            raise Refusal(
-                "rate_limited",
-                _("At most %(limit)s offers per %(window).0f s.")
-                % {"limit": limit, "window": window},
-            )
+        await self._within_rate(
+            f"webrtc-offer:{self.channel_name}",
+            OFFER_RATE,
+            _("At most %(limit)s offers per %(window).0f s."),
+        )
         if role == "publish" and self.room_status == ShoppingRoom.Status.SCHEDULED:
             await database_sync_to_async(self._go_live)()
         self.media_peer = True
@@ -690,15 +728,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
         if not self.media_peer:
             raise Refusal("no_peer", _("Send an offer before ICE candidates."))
-        limit, window = CANDIDATE_RATE
-        if not await self.store.hit(
-            f"webrtc-candidate:{self.channel_name}", limit=limit, window=window
-        ):
-            raise Refusal(
-                "rate_limited",
-                _("At most %(limit)s candidates per %(window).0f s.")
-                % {"limit": limit, "window": window},
-            )
+        await self._within_rate(
+            f"webrtc-candidate:{self.channel_name}",
+            CANDIDATE_RATE,
+            _("At most %(limit)s candidates per %(window).0f s."),
+        )
         if candidate is not None:  # keep only the fields the unit reads
             candidate = {k: candidate.get(k) for k in ("candidate", "sdpMid", "sdpMLineIndex")}
         if not await media.unit_send(

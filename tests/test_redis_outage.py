@@ -3,8 +3,8 @@
 While Redis is away the shop keeps serving: pages for visitors and signed-in people, the
 API (throttles and login limits count in the process's memory: liveshop/cache.py), and the
 room list (live figures unknown: null). Open room sockets are closed with 1012 rather than
-left deaf, and the health check says what is down. When Redis is back, the same server
-process serves chat again, with no restart.
+left deaf, new ones with 1013 (come back later), and the health check says what is down.
+When Redis is back, the same server process serves chat again, with no restart.
 """
 
 import asyncio
@@ -28,6 +28,7 @@ from tests.helpers import manage, run_script, site_env, web_server
 pytestmark = pytest.mark.redis
 
 CLOSE_SUBSCRIPTION_LOST = 1012
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 class RestartableRedis:
@@ -165,6 +166,11 @@ async def test_the_site_outlives_a_redis_restart(site_with_redis):
             await asyncio.wait_for(viewer.recv(), 10)
         assert closed.value.rcvd.code == CLOSE_SUBSCRIPTION_LOST
         assert time.monotonic() - started < 5
+    # A socket opened meanwhile is told to come back later (1013), not dropped unexplained.
+    async with room_socket(base_url, ids, ids["buyer"]) as newcomer:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(newcomer.recv(), 10)
+        assert closed.value.rcvd.code == CLOSE_TRY_AGAIN_LATER
 
     answers = await asyncio.to_thread(served_while_redis_is_away, base_url, ids, signed_in)
     assert answers == {

@@ -88,6 +88,21 @@ async def test_join_room_frame_sends_the_state_again(live_room, buyer, open_sock
     assert again["viewer_count"] == 1
 
 
+async def test_resyncs_are_limited_per_socket(live_room, buyer, open_socket):
+    # Each join-room answers a whole room-state: a flood of them would amplify a tiny frame
+    # into a database query and tens of KB per frame.
+    socket = await open_socket(live_room, buyer)
+    for _ in range(3):
+        await socket.send({"type": "join-room"})
+        await socket.expect("room-state")
+    await socket.send({"type": "join-room"})
+    await socket.expect_error("rate_limited")
+    await socket.nothing("room-state")
+    other_tab = await open_socket(live_room, buyer)  # another socket has its own allowance
+    await other_tab.send({"type": "join-room"})
+    await other_tab.expect("room-state")
+
+
 # --- handshake: who may connect ---------------------------------------------------------
 
 

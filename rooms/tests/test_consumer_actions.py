@@ -261,6 +261,22 @@ async def test_leaving_from_the_middle_moves_the_others_up(
     await sockets[1].nothing("queue-position", "error")
 
 
+async def test_queue_changes_are_limited_per_person(live_room, seller, buyer, open_socket):
+    # Each change tells every queued person their place: toggling must not be a free
+    # broadcast amplifier.
+    seller_socket = await open_socket(live_room, seller)
+    buyer_socket = await open_socket(live_room, buyer)
+    for n in range(10):
+        await buyer_socket.send({"type": "leave-queue" if n % 2 else "join-queue"})
+        await buyer_socket.expect("queue-position", position=None if n % 2 else 1)
+    await seller_socket.collect()
+    second_tab = await open_socket(live_room, buyer)  # the limit is the person's, not the tab's
+    await second_tab.send({"type": "join-queue"})
+    await second_tab.expect_error("rate_limited")
+    await seller_socket.nothing("queue-update")
+    assert await get_store().queue_list(str(live_room.pk)) == []
+
+
 async def test_visitors_cannot_queue_and_buyers_cannot_admit(live_room, seller, buyer, open_socket):
     seller_socket = await open_socket(live_room, seller)
     anonymous = await open_socket(live_room)
