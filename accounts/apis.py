@@ -11,6 +11,7 @@ from rest_framework import exceptions, generics, serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.utils import html
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import PasswordField, TokenObtainPairSerializer
@@ -164,11 +165,29 @@ class LogoutApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class _BlankInFormRefused:
+    """An optional field that may not be blank refuses an empty form field too, as it does in
+    JSON: DRF would skip it (a form's unset field) and answer 200 with nothing changed."""
+
+    def get_value(self, dictionary):
+        if html.is_html_input(dictionary) and dictionary.get(self.field_name) == "":
+            return ""
+        return super().get_value(dictionary)
+
+
+class _NonBlankCharField(_BlankInFormRefused, serializers.CharField):
+    pass
+
+
+class _NonBlankEmailField(_BlankInFormRefused, serializers.EmailField):
+    pass
+
+
 class MeUpdateInputSerializer(serializers.Serializer):
     display_name = serializers.CharField(max_length=80, allow_blank=True, required=False)
-    email = serializers.EmailField(max_length=254, required=False)
+    email = _NonBlankEmailField(max_length=254, required=False)
     avatar = serializers.ImageField(required=False)
-    shop_name = serializers.CharField(max_length=80, required=False)
+    shop_name = _NonBlankCharField(max_length=80, required=False)
     bio = serializers.CharField(max_length=2000, allow_blank=True, required=False)
 
 

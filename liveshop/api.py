@@ -32,7 +32,32 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from liveshop.errors import ApplicationError
 
 
-class StandardPagination(PageNumberPagination):
+class PageSizeParameter:
+    """`?page_size=` for a pagination class: a whole number from 1, served up to
+    max_page_size (docs/api.md). DRF would quietly serve the default page for `abc`, `0` or
+    `-5`; the client is told instead (400 `invalid`, the field `page_size`). An empty value is
+    the parameter left out, as for the filters."""
+
+    def get_page_size(self, request):
+        value = request.query_params.get(self.page_size_query_param, "")
+        if value == "":
+            return self.page_size
+        if not (value.isascii() and value.isdigit()) or int(value) < 1:
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: [_("Enter a whole number from 1.")]}
+            )
+        return min(int(value), self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {**parameter["schema"], "minimum": 1}
+                parameter["allowEmptyValue"] = True
+        return parameters
+
+
+class StandardPagination(PageSizeParameter, PageNumberPagination):
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100

@@ -37,7 +37,9 @@ FRAMEWORK_ERRORS = {
 }
 # Permissions that refuse only visitors (answered 401, since JWT comes first) or nobody.
 _VISITOR_ONLY_PERMISSIONS = (AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly)
-_PAGINATION_PARAMETERS = {"page", "page_size"}
+# Pagination parameters that never answer 400 (a page past the end, or a bad cursor, is a
+# 404); `page_size` does (liveshop.api.PageSizeParameter).
+_PAGINATION_PARAMETERS = {"page", "cursor"}
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -54,6 +56,7 @@ class AutoSchema(SpectacularAutoSchema):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:
             return None
+        self._allow_empty_filters(operation)
         responses = operation["responses"]
         for status in sorted(self._framework_errors(operation)):
             if str(status) not in responses:
@@ -61,6 +64,16 @@ class AutoSchema(SpectacularAutoSchema):
                 responses[str(status)] = self._get_response_for_code(described, str(status))
         operation["responses"] = dict(sorted(responses.items()))
         return operation
+
+    def _allow_empty_filters(self, operation: dict) -> None:
+        """django-filter takes an empty value (`?status=`, as an HTML form sends an unset
+        field) as the filter left out: say so, or the schema would promise a 400 for it."""
+        filterset = getattr(self.view, "filterset_class", None)
+        if filterset is None:
+            return
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "query" and parameter["name"] in filterset.base_filters:
+                parameter["allowEmptyValue"] = True
 
     def _framework_errors(self, operation: dict) -> set[int]:
         """The statuses DRF answers by itself for this view and method."""

@@ -29,7 +29,7 @@ from analytics.apis import IsSellerOrStaff, RoomStatsSerializer, room_stats_data
 from catalog.apis import ProductSerializer, SellerSummarySerializer
 from catalog.models import Product
 from catalog.selectors import products_on_sale
-from liveshop.api import BoundedListField
+from liveshop.api import BoundedListField, PageSizeParameter
 from rooms import selectors, services
 from rooms.filters import RoomFilter
 from rooms.models import ChatMessage, ShoppingRoom
@@ -213,7 +213,7 @@ class ChatMessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ChatHistoryPagination(CursorPagination):
+class ChatHistoryPagination(PageSizeParameter, CursorPagination):
     """Scroll-back: newest first; `next` leads to older lines. A cursor, not page numbers,
     so lines arriving meanwhile never shift or repeat what the client already has."""
 
@@ -445,10 +445,8 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         )
         return Response(self._render(room))
 
-    @extend_schema(
-        responses={200: ChatMessageSerializer(many=True)},
-        parameters=[],
-    )
+    # The room list's filters do not apply to an action (filter_queryset): not documented.
+    @extend_schema(responses={200: ChatMessageSerializer(many=True)}, filters=False)
     @action(detail=True, methods=["get"], pagination_class=ChatHistoryPagination)
     def chat(self, request, pk=None):
         """The room's chat, newest first, for scroll-back (deleted lines left out). Follow
@@ -457,11 +455,17 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         page = self.paginate_queryset(selectors.chat_history(room))
         return self.get_paginated_response(ChatMessageSerializer(page, many=True).data)
 
-    @extend_schema(methods=["GET"], request=None, responses={200: UserSummarySerializer(many=True)})
+    @extend_schema(
+        methods=["GET"],
+        request=None,
+        responses={200: UserSummarySerializer(many=True)},
+        filters=False,
+    )
     @extend_schema(
         methods=["PUT"],
         request=ModeratorsInputSerializer,
         responses={200: UserSummarySerializer(many=True)},
+        filters=False,
     )
     @action(detail=True, methods=["get", "put"], pagination_class=None)
     def moderators(self, request, pk=None):

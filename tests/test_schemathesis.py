@@ -4,7 +4,10 @@ buyer and as a seller (Bearer tokens from POST /api/v1/auth/token/).
 
 Checks: no 5xx (not_a_server_error); every answer's status is documented
 (status_code_conformance), with the documented Content-Type (content_type_conformance),
-headers (response_headers_conformance) and body (response_schema_conformance).
+headers (response_headers_conformance) and body (response_schema_conformance); data that
+breaks the schema is refused (negative_data_rejection: a 4xx, never a 2xx); an operation
+whose schema requires credentials refuses a request without them or with a bad token
+(ignored_auth: probed again without the Bearer token and with an invalid one).
 
 The run is schemathesis's own CLI in a subprocess (isolated from this pytest process and its
 Django settings), with a fixed seed so that a failure in CI replays the same way locally:
@@ -40,6 +43,8 @@ CHECKS = ",".join(
         "content_type_conformance",
         "response_headers_conformance",
         "response_schema_conformance",
+        "negative_data_rejection",
+        "ignored_auth",
     ]
 )
 # Per operation and phase: enough to meet each field's edge cases (the coverage phase

@@ -866,3 +866,21 @@ def test_become_seller_anonymous_is_a_401(db, api_client):
     response = api_client.post(BECOME_SELLER, {"shop_name": "Nope"}, format="json")
 
     assert_error(response, 401, "not_authenticated")
+
+
+@pytest.mark.parametrize("field", ["shop_name", "email"])
+@pytest.mark.parametrize("content_format", ["multipart", "form"])
+def test_me_refuses_an_empty_shop_name_or_email_in_a_form_as_in_json(
+    db, auth_api, seller, field, content_format
+):
+    before = (seller.shop_name, seller.email)
+    api = auth_api(seller)
+    if content_format == "form":
+        response = api.patch(ME, f"{field}=&bio=", content_type="application/x-www-form-urlencoded")
+    else:
+        response = api.patch(ME, {field: "", "bio": ""}, format="multipart")
+
+    error = assert_error(response, 400, "invalid")
+    assert list(error["fields"]) == [field]
+    seller.refresh_from_db()
+    assert (seller.shop_name, seller.email) == before

@@ -603,3 +603,47 @@ def test_product_list_api_query_count_does_not_grow_with_products(
 
     assert few == many
     assert many <= 3
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "-58800"])
+def test_in_stock_filter_with_another_word_is_a_400(api_client, make_product, value):
+    make_product(name="Available", stock=2)
+
+    response = api_client.get(PRODUCTS, {"in_stock": value})
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert list(error["fields"]) == ["in_stock"]
+
+
+def test_an_empty_in_stock_is_no_filter(api_client, make_product):
+    make_product(name="Available", stock=2)
+    make_product(name="Sold out", stock=0)
+
+    assert sorted(names(api_client.get(PRODUCTS, {"in_stock": ""}))) == ["Available", "Sold out"]
+
+
+@pytest.mark.parametrize("value", ["abc", "null", "0", "-5", "1.5"])
+def test_a_page_size_that_is_not_a_whole_number_from_1_is_a_400(api_client, make_product, value):
+    make_product(name="Available", stock=2)
+
+    response = api_client.get(PRODUCTS, {"page_size": value})
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert list(error["fields"]) == ["page_size"]
+
+
+@pytest.mark.parametrize(("value", "shown"), [("", 20), ("3", 3), ("500", 100)])
+def test_page_size_empty_is_the_default_and_above_100_is_100(
+    api_client, make_product, value, shown
+):
+    for n in range(101):
+        make_product(name=f"Product {n}", stock=1)
+
+    response = api_client.get(PRODUCTS, {"page_size": value})
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == shown

@@ -152,3 +152,12 @@ def test_rooms_show_the_live_videos_status(api_client, make_room, seller):
         r["title"]: r["stream_status"] for r in api_client.get("/api/v1/rooms/").json()["results"]
     }
     assert listed == {"Live": "interrupted", "Over": "ended"}
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1225627"])
+def test_chat_scroll_back_with_a_bad_page_size_is_a_400(api_client, make_room, value):
+    response = api_client.get(chat(make_room(live=True)), {"page_size": value})
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], list(error["fields"])) == ("invalid", ["page_size"])
