@@ -390,7 +390,14 @@ class CheckoutApi(APIView):
         request=None,
         responses={
             201: CheckoutResultSerializer,
-            **error_responses(400, 409, 502),
+            **error_responses(400, 409),
+            502: OpenApiResponse(
+                ErrorSerializer,
+                description="`payment_unavailable`: the payment provider could not be reached "
+                "(or refused, or was too slow); nothing was charged, the order was cancelled at "
+                "once, its stock released and its items put back in the cart: check out again "
+                "in a moment.",
+            ),
             503: OpenApiResponse(
                 ErrorSerializer,
                 description="`temporarily_unavailable`: too busy, or the database is away; "
@@ -401,9 +408,9 @@ class CheckoutApi(APIView):
     def post(self, request):
         order = services.checkout_create_order(user=request.user)
         try:
-            # If the payment provider cannot be reached this raises (502 payment_unavailable);
-            # the order stays pending, listed with checkout_url null, until paid or expired.
-            order.checkout_url = services.checkout_payment_url(
+            # If the payment provider cannot be reached this raises (502 payment_unavailable)
+            # and the order is released: cancelled, stock back, items back in the cart.
+            order.checkout_url = services.checkout_open_payment(
                 order=order,
                 success_url=self._back_url(request, "orders:checkout-success", order),
                 cancel_url=self._back_url(request, "orders:checkout-cancel", order),

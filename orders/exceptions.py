@@ -31,6 +31,13 @@ class PaymentProviderError(ApplicationError):
     status = 502
 
 
+class CheckoutPaymentUnavailable(PaymentProviderError):
+    """Checkout made the order but could not open its payment page, so the order was released:
+    cancelled, its stock back on sale, its lines back in the buyer's cart. Same code and status
+    as PaymentProviderError (what a client sees does not change); pages send the buyer back to
+    the cart rather than to the order."""
+
+
 class TemporarilyUnavailable(ApplicationError):
     """The checkout could not run now (every checkout slot taken for too long, or the
     database refusing: too many connections, a lock held too long, the server away).

@@ -29,7 +29,15 @@ from accounts.models import User
 from catalog.models import Product
 from liveshop.errors import ApplicationError, NotFoundError
 from orders import stripe_api
-from orders.exceptions import CartError, IllegalOrderTransition, OutOfStock, TemporarilyUnavailable
+from orders.exceptions import (
+    DATABASE_AWAY,
+    CartError,
+    CheckoutPaymentUnavailable,
+    IllegalOrderTransition,
+    OutOfStock,
+    PaymentProviderError,
+    TemporarilyUnavailable,
+)
 from orders.models import Cart, CartItem, Order, OrderEvent, OrderItem, PaymentEvent
 from rooms.models import ShoppingRoom
 from rooms.services import room_record_add_to_cart, rooms_product_stock_changed
@@ -409,6 +417,88 @@ def checkout_payment_url(*, order: Order, success_url: str, cancel_url: str) -> 
     Order.objects.filter(pk=order.pk).update(checkout_session_id=session_id, checkout_url=url)
     order.checkout_session_id, order.checkout_url = session_id, url
     return url
+
+
+def checkout_open_payment(*, order: Order, success_url: str, cancel_url: str) -> str:
+    """The payment page of an order checkout has just made (checkout_payment_url). When it
+    cannot be had (Stripe unreachable, failing, refusing, or too slow: stripe_api's timeouts),
+    the order is released at once: cancelled with a note saying why, its stock back on sale,
+    its lines back in the buyer's cart; CheckoutPaymentUnavailable (502 payment_unavailable)
+    says so. Checking out again is one click and makes a new order with a new idempotency key,
+    so one Checkout Session per order still holds.
+
+    Why not keep the order pending for a retry: its stock stayed off sale for everyone until
+    the payment window closed (30 minutes), which in a flash sale during a Stripe outage is
+    the whole sale. A session Stripe made although we gave up (a timeout) belongs to the
+    released order: nobody has its URL, and a payment on it anyway is flagged for a refund
+    (_on_session_completed)."""
+    try:
+        return checkout_payment_url(order=order, success_url=success_url, cancel_url=cancel_url)
+    except PaymentProviderError as exc:
+        try:
+            released = _checkout_release(order=order)
+        except DATABASE_AWAY:
+            # The order stays pending and reserved, as the provider's message says; the
+            # scheduled expire_orders releases it when its window closes.
+            logger.warning("checkout: could not release order %s", order.pk, exc_info=True)
+            raise exc
+        if not released:  # the buyer cancelled it meanwhile (its stock went back then)
+            raise PaymentProviderError(
+                _(
+                    "The payment service is not answering right now, and this order is no "
+                    "longer waiting for payment. You have not been charged."
+                )
+            ) from exc
+        logger.warning("checkout: payment page unavailable, order %s released", order.pk)
+        raise CheckoutPaymentUnavailable(
+            _(
+                "The payment service is not answering right now, so your order was not placed "
+                "and you have not been charged. Your items are back in your cart but not held "
+                "for you: check out again in a moment."
+            )
+        ) from exc
+
+
+def _checkout_release(*, order: Order) -> bool:
+    """Cancel a pending order whose payment page could not be opened, return its stock and
+    put its lines back in the cart, all at once; False if it was no longer pending."""
+    try:
+        with transaction.atomic():
+            order = _cancel_pending(
+                order=order,
+                actor=None,
+                note="Payment service unavailable at checkout: stock released, "
+                "items back in the cart",
+            )
+            _cart_restore(order)
+    except IllegalOrderTransition:
+        return False
+    return True
+
+
+def _cart_restore(order: Order) -> None:
+    """Put a released order's lines back in its buyer's cart, with the rooms they came from.
+    A line of the same product the buyer put in meanwhile keeps the larger quantity, not the
+    sum: the buyer never meant to buy both."""
+    cart = cart_for_user(user=order.buyer)
+    for line in order.items.all():
+        item = cart.items.filter(product_id=line.product_id).first()
+        if item is None:
+            try:
+                with transaction.atomic():
+                    CartItem.objects.create(
+                        cart=cart,
+                        product_id=line.product_id,
+                        quantity=line.quantity,
+                        room_id=line.room_id,
+                    )
+                continue
+            except IntegrityError:  # put in at this very moment
+                item = cart.items.get(product_id=line.product_id)
+        if line.quantity > item.quantity:
+            item.quantity = min(line.quantity, MAX_QUANTITY_PER_LINE)
+            item.save(update_fields=["quantity"])
+    Cart.objects.filter(pk=cart.pk).update(updated_at=timezone.now())
 
 
 def order_cancel_by_buyer(*, order: Order, buyer: User) -> Order:

@@ -31,6 +31,7 @@ from liveshop.errors import ApplicationError
 from orders import selectors, services
 from orders.exceptions import (
     DATABASE_AWAY,
+    CheckoutPaymentUnavailable,
     IllegalOrderTransition,
     OutOfStock,
     PaymentProviderError,
@@ -97,17 +98,27 @@ def _own_order_from_query(request: HttpRequest) -> Order:
     return _own_order(request, order_id)
 
 
-def _payment_redirect(request: HttpRequest, order: Order) -> HttpResponse:
-    """Send the buyer to where they pay (Stripe Checkout, or the dummy page)."""
+def _payment_redirect(request: HttpRequest, order: Order, *, at_checkout: bool) -> HttpResponse:
+    """Send the buyer to where they pay (Stripe Checkout, or the dummy page).
+
+    `at_checkout`: the order was made by this request. If its payment page cannot be had, the
+    order is released (services.checkout_open_payment) and the buyer goes back to the cart,
+    which holds the items again: "Check out" is the retry. "Pay now" on an existing order
+    keeps it as it is."""
     query = f"?order={order.pk}"
+    open_payment = services.checkout_open_payment if at_checkout else services.checkout_payment_url
     try:
-        url = services.checkout_payment_url(
+        url = open_payment(
             order=order,
             success_url=request.build_absolute_uri(reverse("orders:checkout-success")) + query,
             cancel_url=request.build_absolute_uri(reverse("orders:checkout-cancel")) + query,
         )
+    except CheckoutPaymentUnavailable as exc:
+        messages.error(request, exc.message)
+        return redirect("orders:cart")
     except PaymentProviderError as exc:
-        # The order exists and holds its stock; "Pay now" on its page tries again.
+        # The order is still there, pending ("Pay now" on its page tries again), or it was
+        # cancelled meanwhile: its page says which.
         messages.error(request, exc.message)
         return redirect(order)
     except IllegalOrderTransition as exc:
@@ -252,7 +263,7 @@ def checkout(request):
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("orders:cart")
-    return _payment_redirect(request, order)
+    return _payment_redirect(request, order, at_checkout=True)
 
 
 @login_required
@@ -330,7 +341,7 @@ def order_pay(request, pk: str):
     if order.status != Status.PENDING:
         messages.info(request, _("This order is not waiting for payment."))
         return redirect(order)
-    return _payment_redirect(request, order)
+    return _payment_redirect(request, order, at_checkout=False)
 
 
 @require_POST

@@ -15,8 +15,8 @@ COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 
 
-def test_compose_has_mongodb_redis_web_and_coturn():
-    assert {"mongo", "redis", "web", "coturn"} <= set(SERVICES)
+def test_compose_has_mongodb_redis_web_scheduler_and_coturn():
+    assert {"mongo", "redis", "web", "scheduler", "coturn"} <= set(SERVICES)
 
 
 def test_mongodb_runs_as_a_replica_set_with_a_healthcheck_that_initiates_it():
@@ -103,6 +103,81 @@ def test_readme_documents_every_environment_variable_the_settings_read():
     readme = (PROJECT_ROOT / "README.md").read_text()
     undocumented = sorted(name for name in read if f"`{name}`" not in readme)
     assert read and not undocumented, f"README lacks: {undocumented}"
+
+
+# --- the scheduler: expire_orders every minute -------------------------------------------
+
+
+def test_the_scheduler_runs_expire_orders_every_minute_from_the_web_image():
+    scheduler = SERVICES["scheduler"]
+    assert scheduler["build"] == SERVICES["web"]["build"]  # the same Dockerfile, same code
+    shell, flag, loop = scheduler["command"]
+    assert (shell, flag) == ("sh", "-c")
+    # Forever, one run a minute; a failed run (no `set -e`, no `&&`) does not end the loop.
+    assert loop == "while true; do python manage.py expire_orders; sleep 60; done"
+    assert scheduler["init"] is True  # stops at once on `docker compose stop`
+    assert scheduler["restart"] == "unless-stopped"
+    # After the databases are up and web has migrated them.
+    assert scheduler["depends_on"]["mongo"]["condition"] == "service_healthy"
+    assert scheduler["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert scheduler["depends_on"]["web"]["condition"] == "service_healthy"
+    assert "ports" not in scheduler
+
+
+def test_the_scheduler_uses_the_web_services_database_redis_and_secrets():
+    scheduler, web = _service_env("scheduler", OPERATOR), _service_env("web", OPERATOR)
+    shared = (
+        "DJANGO_DEBUG",
+        "DJANGO_SECRET_KEY",
+        "DJANGO_ALLOWED_HOSTS",
+        "MONGODB_URI",
+        "MONGODB_NAME",
+        "REDIS_URL",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+    )
+    assert {name: scheduler[name] for name in shared} == {name: web[name] for name in shared}
+    for secret in ("DJANGO_SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"):
+        assert SERVICES["scheduler"]["environment"][secret].startswith(f"${{{secret}:?")
+
+
+OVERDUE_ORDER = """
+from datetime import timedelta
+from django.utils import timezone
+from accounts import services as accounts
+from catalog import services as catalog
+from orders import services
+from orders.models import Order
+seller = accounts.user_register(username="s", email="s@example.test", password="x-Secret-99")
+accounts.user_become_seller(user=seller, shop_name="Shop")
+product = catalog.product_create(
+    seller=seller, name="Hat", price="9.00", stock=3, category=catalog.category_create(name="Hats")
+)
+buyer = accounts.user_register(username="b", email="b@example.test", password="x-Secret-99")
+services.cart_add(cart=services.cart_for_user(user=buyer), product=product, quantity=2)
+order = services.checkout_create_order(user=buyer)
+Order.objects.filter(pk=order.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+"""
+
+
+def test_one_turn_of_the_schedulers_loop_expires_an_overdue_order(tmp_path):
+    """With the scheduler's own environment (production settings), except that MongoDB cannot
+    run here: SQLite instead."""
+    env = _service_env("scheduler", OPERATOR)
+    del env["MONGODB_URI"], env["MONGODB_NAME"], env["REDIS_URL"]
+    env = child_env(**env, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    assert manage("migrate", "--noinput", env=env).returncode == 0
+    made = manage("shell", "-c", OVERDUE_ORDER, env=env)
+    assert made.returncode == 0, made.stdout + made.stderr
+    loop = SERVICES["scheduler"]["command"][2]
+    one_turn = loop.removeprefix("while true; do ").removesuffix("; sleep 60; done")
+    program, script, *args = one_turn.split()
+    assert (program, script) == ("python", "manage.py")
+
+    result = manage(*args, env=env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "Expired 1 order."
 
 
 # --- live video: coturn and ICE_SERVERS -----------------------------------------------------

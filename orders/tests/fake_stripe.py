@@ -4,15 +4,19 @@ It answers POST /v1/checkout/sessions the way Stripe does for what LiveShop send
 every request (method, path, headers, form-decoded body) so tests can check what the SDK put
 on the wire. Like Stripe it honours Idempotency-Key: the same key with the same parameters
 replays the first answer (one session, counted once); the same key with other parameters is
-refused with an idempotency_error. It also enforces Stripe's rule for `expires_at` (30 minutes
-to 24 hours after the session's creation), which a mock would not.
+refused with an idempotency_error; a request made while another with its key is still being
+executed is answered 409 idempotency_error, as Stripe does (the SDK retries that once). It
+also enforces Stripe's rule for `expires_at` (30 minutes to 24 hours after the session's
+creation), which a mock would not.
 
 Modes (set `server.mode`):
 - "ok": answer normally;
 - "error500": answer 500 with a Stripe api_error body, before anything is executed (nothing is
   saved for the idempotency key, so a later retry with that key creates the session);
 - "slow": wait `slow_seconds` before executing the request normally (longer than the client's
-  timeout: Stripe made the session but the client never heard; a retry must replay it).
+  timeout: Stripe made the session but the client never heard; a retry must replay it);
+- "late_answer": make the session at once but answer `slow_seconds` later (the answer is lost
+  on the way); a replay of it is answered at once.
 
 Also here: signing webhook payloads exactly as Stripe does, and event bodies shaped like
 Stripe's."""
@@ -68,6 +72,7 @@ class FakeStripe:
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     port: int = 0
     _saved: dict[str, _Saved] = field(default_factory=dict)
+    _executing: set[str] = field(default_factory=set)  # idempotency keys in progress
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _in_flight: int = 0
     _idle: threading.Condition = field(default_factory=threading.Condition)
@@ -134,9 +139,27 @@ class FakeStripe:
         if request.method == "POST" and request.path == "/v1/checkout/sessions":
             if self.mode == "error500":
                 return _error(500, "api_error", "An unknown error occurred (fake Stripe).")
-            if self.mode == "slow":
-                time.sleep(self.slow_seconds)
-            return self._create_session(request)
+            key = request.idempotency_key
+            with self._lock:
+                if key and key in self._executing:
+                    return _error(
+                        409,
+                        "idempotency_error",
+                        "There is currently another in-progress request using this "
+                        "idempotency key. Try again later.",
+                    )
+                if key:
+                    self._executing.add(key)
+            try:
+                if self.mode == "slow":
+                    time.sleep(self.slow_seconds)
+                answer = self._create_session(request)
+            finally:
+                with self._lock:
+                    self._executing.discard(key)
+            if self.mode == "late_answer" and "Idempotent-Replayed" not in answer[2]:
+                time.sleep(self.slow_seconds)  # done, saved; the answer is slow to come
+            return answer
         if (
             request.method == "POST"
             and request.path.startswith("/v1/checkout/sessions/")

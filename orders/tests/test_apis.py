@@ -483,7 +483,7 @@ def test_checkout_with_stripe_answers_the_stripe_payment_page(buyer_api, jacket,
     assert form["cancel_url"] == f"http://testserver/checkout/cancel/?order={order.pk}"
 
 
-def test_checkout_when_stripe_is_unreachable_answers_502_and_keeps_the_order_pending(
+def test_checkout_when_stripe_is_unreachable_answers_502_and_releases_the_order(
     buyer_api, jacket, fake_stripe
 ):
     fake_stripe.mode = "error500"
@@ -492,19 +492,58 @@ def test_checkout_when_stripe_is_unreachable_answers_502_and_keeps_the_order_pen
     response = checkout(buyer_api)
 
     assert response.status_code == 502
-    assert_error_shape(response.json(), code="payment_unavailable")
-    listed = buyer_api.get(ORDERS).json()["results"]
-    assert [(entry["status"], entry["checkout_url"]) for entry in listed] == [("pending", None)]
-    assert stock_of(jacket) == 3  # still reserved for the pending order
+    error = assert_error_shape(response.json(), code="payment_unavailable")
+    assert error["fields"] == {}
+    assert "you have not been charged" in error["message"]
+    assert "back in your cart" in error["message"]
+    # Released at once: the stock is back on sale, the order cancelled with the reason, and
+    # the cart holds the line again.
+    assert stock_of(jacket) == 5
+    [listed] = buyer_api.get(ORDERS).json()["results"]
+    assert (listed["status"], listed["checkout_url"]) == ("cancelled", None)
+    assert "Payment service unavailable at checkout" in listed["events"][-1]["note"]
+    cart = buyer_api.get(CART).json()
+    assert [(line["product"]["id"], line["quantity"]) for line in cart["items"]] == [(jacket.pk, 2)]
+    assert fake_stripe.sessions_created == 0
 
 
-def test_paying_again_after_stripe_came_back_makes_exactly_one_session(
+def test_checking_out_again_after_stripe_came_back_makes_exactly_one_session(
     buyer_api, jacket, fake_stripe
 ):
     fake_stripe.mode = "error500"
     add(buyer_api, jacket, 1)
     assert checkout(buyer_api).status_code == 502
-    order = Order.objects.get(buyer__username="bella_buyer")
+    released = Order.objects.get(buyer__username="bella_buyer")
+    fake_stripe.mode = "ok"
+
+    retried = checkout(buyer_api)
+    again = checkout(buyer_api)  # a double tap: the cart is already taken
+
+    assert retried.status_code == 201
+    assert again.status_code == 400
+    assert_error_shape(again.json(), code="cart_empty")
+    order = Order.objects.get(pk=retried.json()["order_id"])
+    assert order.pk != released.pk and order.status == Order.Status.PENDING
+    assert retried.json()["checkout_url"] == fake_stripe.sessions[order.checkout_session_id]["url"]
+    assert fake_stripe.sessions_created == 1
+    [session] = fake_stripe.sessions.values()
+    assert session["metadata"] == {"order_id": str(order.pk)}
+    # A new order, a new key: the released order's key is never used for another order.
+    assert order.idempotency_key != released.idempotency_key
+    keys = [request.idempotency_key for request in fake_stripe.session_requests()]
+    assert keys == [released.idempotency_key] * 2 + [order.idempotency_key]
+    assert stock_of(jacket) == 4
+
+
+def test_paying_a_pending_order_again_after_stripe_came_back_makes_exactly_one_session(
+    buyer_api, jacket, fake_stripe, make_order
+):
+    order = make_order(lines=[(jacket, 1)])  # pending, its payment page never opened
+    fake_stripe.mode = "error500"
+    failed = buyer_api.post(f"{order_url(order)}pay/")
+    assert failed.status_code == 502
+    assert "reserved" in assert_error_shape(failed.json(), code="payment_unavailable")["message"]
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING  # kept, as asked
     fake_stripe.mode = "ok"
 
     first = buyer_api.post(f"{order_url(order)}pay/")

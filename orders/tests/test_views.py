@@ -343,22 +343,58 @@ def test_checkout_of_an_empty_cart_is_refused(buyer_client, buyer):
     assert flashed(response) == ["Your cart is empty."]
 
 
-def test_when_the_payment_provider_is_down_the_order_waits_with_pay_now(
-    buyer_client, buyer, make_product, monkeypatch
+def test_when_the_payment_provider_is_down_checkout_releases_the_order_and_keeps_the_cart(
+    buyer_client, buyer, make_product, fake_stripe
 ):
-    from orders.exceptions import PaymentProviderError
-
-    def unreachable(**kwargs):
-        raise PaymentProviderError("Payments are unavailable right now. Try again shortly.")
-
-    monkeypatch.setattr(services, "checkout_payment_url", unreachable)
-    services.cart_add(cart=services.cart_for_user(user=buyer), product=make_product())
+    product = make_product(name="Denim jacket", stock=5)
+    services.cart_add(cart=services.cart_for_user(user=buyer), product=product, quantity=2)
+    fake_stripe.mode = "error500"
 
     response = buyer_client.post(CHECKOUT)
 
+    # Back to the cart, which holds the items again: "Check out" is the retry.
+    assert response["Location"] == CART
+    [message] = flashed(response)
+    assert "not answering" in message
+    assert "you have not been charged" in message
+    assert "back in your cart" in message
     order = Order.objects.get(buyer=buyer)
+    assert order.status == Order.Status.CANCELLED
+    assert stock_of(product) == 5  # released at once, not in 30 minutes
+    assert quantities(buyer.cart) == {"Denim jacket": 2}
+    page = buyer_client.get(CART)
+    assert 'action="/checkout/"' in page.text
+    assert "Denim jacket" in page.text
+    # The order page says what happened and offers no "Pay now".
+    order_page = buyer_client.get(f"/orders/{order.pk}/").text
+    assert "Payment service unavailable at checkout" in order_page
+    assert "Pay now" not in order_page
+
+    fake_stripe.mode = "ok"
+    retried = buyer_client.post(CHECKOUT)
+    again = buyer_client.post(CHECKOUT)  # a double click: the cart is already taken
+
+    new_order = Order.objects.get(buyer=buyer, status=Order.Status.PENDING)
+    assert retried["Location"] == fake_stripe.sessions[new_order.checkout_session_id]["url"]
+    assert again["Location"] == CART
+    assert fake_stripe.sessions_created == 1
+    assert stock_of(product) == 3
+
+
+def test_pay_now_when_the_payment_provider_is_down_keeps_the_order_waiting(
+    buyer_client, buyer, make_product, fake_stripe
+):
+    product = make_product(stock=5)
+    order = place_order(buyer, (product, 1))  # pending; its payment page never opened
+    fake_stripe.mode = "error500"
+
+    response = buyer_client.post(f"/orders/{order.pk}/pay/")
+
     assert response["Location"] == f"/orders/{order.pk}/"
-    assert flashed(response) == ["Payments are unavailable right now. Try again shortly."]
+    [message] = flashed(response)
+    assert "Your items are reserved" in message
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
+    assert stock_of(product) == 4
     page = buyer_client.get(response["Location"])
     assert f'action="/orders/{order.pk}/pay/"' in page.text
     assert "Pay now" in page.text

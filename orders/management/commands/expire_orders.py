@@ -1,8 +1,9 @@
 """Cancel pending orders whose 30-minute payment window has closed and return their stock.
 
-Stripe also sends checkout.session.expired for its sessions; this catches orders that never
-reached Stripe (e.g. it was unreachable) and dummy-backend orders. Run it every few minutes
-(cron, a systemd timer, or a scheduler container)."""
+Stripe also sends checkout.session.expired for its sessions; this catches orders whose payment
+page was never opened (the database failed at that moment) or whose webhook never came, and
+dummy-backend orders. Run it every minute: docker-compose's `scheduler` service does (a cron
+job or a systemd timer elsewhere)."""
 
 from django.core.management.base import BaseCommand
 
