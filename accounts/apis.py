@@ -21,7 +21,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts import login_throttle, selectors, services
 from accounts.models import Follow, RevokedToken, User
-from accounts.tokens import RevocableRefreshToken
+from accounts.tokens import SIGN_IN_CLAIM, RevocableRefreshToken, sign_in_marker
 from catalog.selectors import products_on_sale
 from liveshop.api import StandardPagination, error_responses
 from rooms.apis import IdField, RoomListItemSerializer, live_state
@@ -112,7 +112,11 @@ class TokenVerifySerializer(serializers.Serializer):
 
     def validate(self, attrs):
         token = UntypedToken(attrs["token"])
-        if RevokedToken.objects.filter(jti=token.get(api_settings.JTI_CLAIM)).exists():
+        # Its own jti (a revoked refresh token), or its sign-in logged out (any token of it).
+        revoked = [token.get(api_settings.JTI_CLAIM)]
+        if token.get(SIGN_IN_CLAIM):
+            revoked.append(sign_in_marker(str(token[SIGN_IN_CLAIM])))
+        if RevokedToken.objects.filter(jti__in=revoked).exists():
             raise TokenError(_("Token is blacklisted"))
         return {}
 

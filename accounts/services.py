@@ -13,9 +13,10 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 
 from accounts.models import Follow, RevokedToken, User
-from accounts.tokens import RevocableRefreshToken
+from accounts.tokens import SIGN_IN_CLAIM, RevocableRefreshToken, sign_in_marker
 from liveshop.errors import ApplicationError, NotFoundError
 from liveshop.images import normalize_image
+from liveshop.websocket import sockets_sign_out_on_commit
 
 
 def _email_taken(email: str, *, exclude: User | None = None) -> bool:
@@ -135,11 +136,42 @@ def refresh_token_revoke(*, token: RevocableRefreshToken) -> None:
 
 
 def user_logout_device(*, refresh: str) -> None:
-    """Log a device out: its refresh token can never be used again."""
+    """Log a device out: its refresh token can never be used again, nor can any token of the
+    same sign-in (the `sid` claim, accounts/tokens.py): its access tokens are refused at the
+    socket handshake and the sockets opened with them are closed (code 4401)."""
     try:
-        refresh_token_revoke(token=RevocableRefreshToken(refresh))
+        token = RevocableRefreshToken(refresh)
+        with transaction.atomic():
+            refresh_token_revoke(token=token)
+            sign_in = token.get(SIGN_IN_CLAIM)
+            user_id = token.get(api_settings.USER_ID_CLAIM)
+            if sign_in:
+                RevokedToken.objects.get_or_create(
+                    jti=sign_in_marker(str(sign_in)),
+                    defaults={
+                        "user": User.objects.filter(pk=user_id).first() if user_id else None,
+                        "expires_at": datetime.fromtimestamp(token["exp"], tz=UTC),
+                    },
+                )
+                if user_id:
+                    sockets_sign_out_on_commit(user_id, sign_in=str(sign_in))
     except TokenError as exc:
         raise ApplicationError(str(exc), code="token_not_valid", status=401) from None
+
+
+def user_sockets_sign_out(*, user_id, session_key: str | None = None) -> None:
+    """Close the user's open sockets (after commit): those of one website session when
+    `session_key` is given (a logout), else all of them (the account is no longer valid)."""
+    sockets_sign_out_on_commit(user_id, session_key=session_key)
+
+
+def user_deactivate(*, user: User) -> User:
+    """Deactivate an account: it can no longer sign in, its sessions and tokens are refused,
+    and its open sockets are closed (accounts.signals does that for every save of an
+    inactive user, the admin's included)."""
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    return user
 
 
 def refresh_token_rotate(*, refresh: str) -> dict[str, str]:
@@ -151,7 +183,9 @@ def refresh_token_rotate(*, refresh: str) -> dict[str, str]:
     if user is None:
         raise TokenError(_("No active account found for the given token."))
     refresh_token_revoke(token=token)
-    new_refresh = RevocableRefreshToken.for_user(user)
+    # The new pair belongs to the same sign-in: logging it out later covers them all.
+    sign_in = token.get(SIGN_IN_CLAIM)
+    new_refresh = RevocableRefreshToken.for_user(user, sign_in=str(sign_in) if sign_in else None)
     return {"access": str(new_refresh.access_token), "refresh": str(new_refresh)}
 
 

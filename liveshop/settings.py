@@ -13,6 +13,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from liveshop.redis_retry import retry_once_on_a_dead_connection
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -296,7 +298,13 @@ if REDIS_URL:
             "CONFIG": {
                 # channels_redis waits 5 s per blocking read; redis-py's own 5 s socket
                 # timeout could end that wait first and fail the socket's consumer.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 15,
+                        "retry": retry_once_on_a_dead_connection(),
+                    }
+                ],
                 "prefix": "liveshop",
                 # It carries only messages for one socket (WebRTC answers and errors from
                 # the media unit); room broadcasts go through the room hub (rooms/hub.py).
@@ -310,6 +318,16 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Seconds of silence after which a server process asks Redis whether its room subscription
+# still lives (rooms/hub.py); twice that without an answer closes its room sockets (1012).
+ROOM_HUB_HEALTH_SECONDS = env_int("ROOM_HUB_HEALTH_SECONDS", 15)
+
+# Seconds after which a server process that stopped saying it lives (crashed, killed) is
+# taken for dead, and its room sockets stop counting among the viewers; each process says so
+# every third of it (rooms/store.py: RedisRoomStore, the heartbeat in rooms/hub.py). Tests
+# shorten it.
+ROOM_VIEWER_TTL_SECONDS = env_int("ROOM_VIEWER_TTL_SECONDS", 60)
 
 # Seconds each server process keeps the busy public pages (home, rooms, products) as an
 # anonymous visitor sees them (liveshop/pagecache.py). Off while developing, so an edited

@@ -6,19 +6,40 @@
   expired or non-access token is refused at the handshake. Such clients need no Origin.
 - Otherwise the session cookie authenticates (the website); no Origin and no token: refused.
 Refusing before `accept` makes daphne answer the upgrade with HTTP 403.
+
+Signing out reaches open sockets too (docs/realtime.md, close code 4401): the services that
+log out or deactivate call `sockets_sign_out_on_commit`, which tells the user's room sockets
+through the room hub and the notification sockets through the channel layer; each socket
+closes if the sign-out concerns it (`SignOutWatch`).
 """
 
+import asyncio
+import json
+import logging
+import time
 from urllib.parse import urlparse
 
+from asgiref.sync import async_to_sync
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils.http import is_same_domain
+from django.utils.translation import gettext as _
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.tokens import SIGN_IN_CLAIM, sign_in_revoked
+from notifications.events import user_notifications_group
+from rooms.events import room_event_send, run_in_background
+
+logger = logging.getLogger(__name__)
+
+CLOSE_SIGNED_OUT = 4401  # logged out, account deactivated or deleted, or the token expired
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -40,12 +61,17 @@ def origin_allowed(origin: str) -> bool:
 
 @database_sync_to_async
 def _user_for_access_token(raw: str):
+    """(user, token) for a valid access token of an active account whose sign-in was not
+    logged out (accounts.tokens: the `sid` claim), else None."""
     try:
         token = AccessToken(raw)  # signature, expiry and token type ("access")
     except TokenError:
         return None
     user_id = token.get(api_settings.USER_ID_CLAIM)
-    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or sign_in_revoked(token.get(SIGN_IN_CLAIM)):
+        return None
+    return user, token
 
 
 class SocketGatekeeper:
@@ -65,10 +91,132 @@ class SocketGatekeeper:
         authorization = _header(scope, b"authorization")
         if authorization is not None:
             scheme, _, raw = authorization.partition(" ")
-            user = await _user_for_access_token(raw.strip()) if scheme.lower() == "bearer" else None
-            if user is None:
+            found = (
+                await _user_for_access_token(raw.strip()) if scheme.lower() == "bearer" else None
+            )
+            if found is None:
                 return await WebsocketDenier()(scope, receive, send)
-            return await self.app({**scope, "user": user, "auth": "jwt"}, receive, send)
+            user, token = found
+            scope = {
+                **scope,
+                "user": user,
+                "auth": "jwt",
+                "auth_expires": token["exp"],  # the socket closes then (SignOutWatch)
+                "auth_sign_in": token.get(SIGN_IN_CLAIM),
+            }
+            return await self.app(scope, receive, send)
         if origin is None:
             return await WebsocketDenier()(scope, receive, send)
         return await self.session_app({**scope, "auth": "session"}, receive, send)
+
+
+# --- signing out open sockets ----------------------------------------------------------------
+
+
+def user_sockets_group(user_id) -> str:
+    """Every signed-in room socket of one user, in every room: a room-hub group (rooms/hub.py)
+    of the pseudo-room "signout" (no room id has those letters). Joining it on connect is a
+    set insertion; each server process subscribes to that pseudo-room once, not per socket.
+    The notification sockets hear sign-outs through their own channel-layer group."""
+    return f"room-signout-user-{user_id}"
+
+
+async def sockets_sign_out(
+    user_id, *, session_key: str | None = None, sign_in: str | None = None
+) -> None:
+    """Close the user's open sockets (room and notifications) with CLOSE_SIGNED_OUT: those of
+    one website session (`session_key`), of one API sign-in (`sign_in`), or all of them."""
+    which = {"session": session_key, "sign_in": sign_in}
+    failed = None
+    try:
+        await room_event_send(user_sockets_group(user_id), {"type": "_signout", **which})
+    except Exception as exc:  # still tell the notification sockets
+        failed = exc
+    await get_channel_layer().group_send(
+        user_notifications_group(user_id), {"type": "auth.revoked", **which}
+    )
+    if failed is not None:
+        raise failed
+
+
+def sockets_sign_out_on_commit(user_id, **which) -> None:
+    """`sockets_sign_out` once the surrounding transaction commits (at once outside one).
+    Redis being away costs the notice, never the sign-out itself: the socket is refused at
+    its next handshake, and an access token's socket still closes when the token expires."""
+
+    def send() -> None:
+        try:
+            async_to_sync(sockets_sign_out)(user_id, **which)
+        except Exception:
+            logger.warning(
+                "open sockets of user %s not told of the sign-out", user_id, exc_info=True
+            )
+
+    transaction.on_commit(send)
+
+
+class SignOutWatch:
+    """For consumers of signed-in users: close with CLOSE_SIGNED_OUT when the user signs out,
+    heard as the room hub's `_signout` event (room sockets: `hub_signout`) or the channel-layer
+    message `auth.revoked` (notification sockets), and, for a Bearer token socket, when its
+    access token expires (`sign_out_watch()` after accept, `sign_out_unwatch()` on
+    disconnect). After the sign-out is heard, `signed_out` is true: frames still read before
+    the close takes effect must be refused."""
+
+    signed_out = False
+    _sign_out_closing = False
+    _expiry_timer: asyncio.TimerHandle | None = None
+
+    def sign_out_watch(self) -> None:
+        expires = self.scope.get("auth_expires")
+        if expires is not None:
+            self._expiry_timer = asyncio.get_running_loop().call_later(
+                max(0.0, expires - time.time()),
+                lambda: run_in_background(self.sign_out_close(expired=True)),
+            )
+
+    def sign_out_unwatch(self) -> None:
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+            self._expiry_timer = None
+
+    def sign_out_concerns_me(self, message: dict) -> bool:
+        session_key, sign_in = message.get("session"), message.get("sign_in")
+        if session_key is None and sign_in is None:
+            return True  # the account: every socket
+        if session_key is not None:
+            session = self.scope.get("session")
+            is_session = self.scope.get("auth") == "session" and session is not None
+            return is_session and session.session_key == session_key
+        return self.scope.get("auth") == "jwt" and self.scope.get("auth_sign_in") == sign_in
+
+    def hub_signout(self, text: str) -> None:
+        """The room hub's `_signout` (delivered where no await may wait: closes in the
+        background)."""
+        if self.sign_out_concerns_me(json.loads(text)):
+            self.signed_out = True
+            run_in_background(self.sign_out_close())
+
+    async def auth_revoked(self, message: dict) -> None:
+        if self.sign_out_concerns_me(message):
+            await self.sign_out_close()
+
+    async def sign_out_close(self, *, expired: bool = False) -> None:
+        if self._sign_out_closing:
+            return
+        self._sign_out_closing = self.signed_out = True
+        code, message = (
+            ("token_expired", _("Your access token has expired; reconnect with a fresh one."))
+            if expired
+            else (
+                "signed_out",
+                _("You were signed out: your session or account is no longer valid."),
+            )
+        )
+        try:
+            await self.send(
+                text_data=json.dumps({"type": "error", "code": code, "message": message})
+            )
+            await self.close(code=CLOSE_SIGNED_OUT)
+        except Exception:  # the socket went away meanwhile
+            logger.debug("signed-out socket already gone", exc_info=True)

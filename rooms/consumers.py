@@ -25,6 +25,8 @@ from redis.exceptions import RedisError
 from analytics.visitors import viewer_identity
 from liveshop.converters import PrimaryKeyConverter
 from liveshop.errors import ApplicationError
+from liveshop.sockets import ChannelLayerLossCloses
+from liveshop.websocket import SignOutWatch, user_sockets_group
 from rooms import selectors, services
 from rooms.events import (
     room_event_send,
@@ -196,7 +198,7 @@ def _int_field(frame: dict, name: str, *, low: int, high: int) -> int:
     return value
 
 
-class RoomConsumer(AsyncWebsocketConsumer):
+class RoomConsumer(ChannelLayerLossCloses, SignOutWatch, AsyncWebsocketConsumer):
     async def dispatch(self, message: dict) -> None:
         """Channels' dispatch, minus its `close_old_connections` in a thread before every
         message: a thread hop per chat frame and per connect, waiting behind the pool's
@@ -236,10 +238,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         self.accepted = True
+        if self.user.is_authenticated:  # a Bearer token's socket closes at its expiry (4401)
+            self.sign_out_watch()
 
         self.groups_joined = [room_group(self.room_id)]
         if self.user.is_authenticated:
             self.groups_joined.append(room_user_group(self.room_id, self.user.pk))
+            self.groups_joined.append(user_sockets_group(self.user.pk))  # sign-outs (4401)
         if self.role in {"seller", "moderator"}:
             self.groups_joined.append(room_staff_group(self.room_id))
         self.loop = asyncio.get_running_loop()
@@ -309,6 +314,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         return room
 
     async def disconnect(self, code: int) -> None:
+        self.sign_out_unwatch()
         if getattr(self, "in_hub", False):
             self.in_hub = False
             await get_hub().leave(self, self.groups_joined)
@@ -431,7 +437,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send_event({"type": "error", "code": code, "message": message})
 
     def _require_user(self, action: str) -> None:
-        if not self.user.is_authenticated:
+        if not self.user.is_authenticated or self.signed_out:
             # Translators: %(action)s is "chat", "join the queue" or "leave the queue".
             raise Refusal("login_required", _("Log in to %(action)s.") % {"action": action})
 
@@ -763,10 +769,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
     }
 
     # --- room events (rooms/hub.py writes the others straight to the socket) ----------------
-    hub_intercepts = frozenset({"room-status", "_kick"})
+    hub_intercepts = frozenset({"room-status", "_kick", "_signout"})
     hub_batches_chat = False  # set on connect: `?batch=chat` takes chat-batch frames
 
     async def hub_event(self, kind: str, text: str) -> None:
+        if kind == "_signout":  # logged out, deactivated (liveshop.websocket.SignOutWatch)
+            self.hub_signout(text)
+            return
         if kind == "_kick":
             await self.send_error("banned", _("You were banned from this room."))
             await self.close(code=CLOSE_BANNED)

@@ -49,6 +49,7 @@ import weakref
 from typing import Protocol
 
 import redis.asyncio
+from django.conf import settings
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -102,6 +103,7 @@ class RoomHub:
         # and must not interleave with the next event for the same sockets.
         self._locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.slow_sockets_dropped = 0  # since the process started (logged as it grows)
+        self._heartbeats: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> task
 
     # --- membership ----------------------------------------------------------------------
     async def join(self, listener: Listener, groups: list[str], *, hold: bool = False) -> None:
@@ -114,6 +116,7 @@ class RoomHub:
             room = room_of(group)
             self.rooms[room] = self.rooms.get(room, 0) + 1
         if isinstance(self.store, RedisRoomStore):
+            self._keep_heartbeat()
             await self._subscriber().ensure({room_of(group) for group in groups})
 
     async def release(self, listener: Listener) -> None:
@@ -128,6 +131,34 @@ class RoomHub:
         emptied = self._forget(listener, groups)
         if emptied and isinstance(self.store, RedisRoomStore):
             await self._subscriber().drop(emptied)
+
+    # --- viewer heartbeat -----------------------------------------------------------------
+    def _keep_heartbeat(self) -> None:
+        """One viewer heartbeat task per event loop while the process has listeners: it tells
+        the store that this process lives (RoomStore.viewer_heartbeat), so a dead process's
+        viewers stop counting, and has the rooms whose count that changed told."""
+        loop = asyncio.get_running_loop()
+        task = self._heartbeats.get(loop)
+        if task is None or task.done():
+            self._heartbeats[loop] = loop.create_task(
+                self._heartbeat(), name="room-viewer-heartbeat"
+            )
+
+    async def _heartbeat(self) -> None:
+        from rooms.consumers import announce_viewer_count  # the consumers import the hub
+
+        counts: dict[str, int] = {}  # as the last beat found them
+        while self.rooms:
+            await asyncio.sleep(self.store.viewer_ttl / 3)
+            try:
+                found = await self.store.viewer_heartbeat()
+            except Exception:  # Redis away: the sockets are closed to resync meanwhile
+                logger.warning("room viewer heartbeat failed", exc_info=True)
+                continue
+            for room, count in found.items():
+                if counts.get(room) != count:  # healed, or changed anyway (told at most once)
+                    run_in_background(announce_viewer_count(room))
+            counts = found
 
     def _forget(self, listener: Listener, groups: list[str]) -> set[str]:
         """Take `listener` out of `groups` (those it is in); the rooms left with no listener."""
@@ -341,11 +372,23 @@ class _Subscriber:
 
     async def _read(self) -> None:
         pubsub = self.pubsub
+        quiet = settings.ROOM_HUB_HEALTH_SECONDS
+        heard = self.loop.time()
         try:
             while True:
-                message = await pubsub.get_message(timeout=None)
-                if message is None or message["type"] != "message":
+                message = await pubsub.get_message(timeout=quiet)
+                if message is None:
+                    # A connection can die without closing (a stalled proxy, a dropped NAT
+                    # entry, a frozen Redis): reading would wait forever while this process's
+                    # sockets hear nothing. After a quiet spell ask Redis; no answer within
+                    # the next one counts as a lost subscription (see _reset).
+                    if self.loop.time() - heard > 2 * quiet:
+                        raise ConnectionError("room hub: Redis stopped answering")
+                    await pubsub.ping()
                     continue
+                heard = self.loop.time()
+                if message["type"] != "message":
+                    continue  # the answer to our ping ("pong")
                 group, kind, text = message["data"].decode().split("\n", 2)
                 await self.hub.deliver(group, kind, text, loop=self.loop)
         except asyncio.CancelledError:
@@ -361,15 +404,17 @@ class _Subscriber:
             if self.pubsub is pubsub:
                 self.pubsub = None
                 self.rooms = set()
+                self.reader = None  # this task is ending: a new subscription gets its own
+            # Those listening now relied on the lost connection. Taken before any further
+            # wait: sockets that join meanwhile subscribe afresh and must stay open.
+            lost = self.hub.listeners_on(self.loop)
+        for listener in lost:
+            run_in_background(listener.hub_lost())  # a close may wait on a slow client
         try:
-            await pubsub.aclose()
+            async with asyncio.timeout(5):  # a stalled connection may never answer a goodbye
+                await pubsub.aclose()
         except Exception:
             pass
-        for listener in self.hub.listeners_on(self.loop):
-            try:
-                await listener.hub_lost()
-            except Exception:
-                logger.exception("room hub could not close a socket")
 
 
 _hubs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -10,6 +10,7 @@ Methods are async (the room consumer is). Sync callers (services behind the REST
 """
 
 import asyncio
+import contextlib
 import json
 import math
 import threading
@@ -23,6 +24,8 @@ from functools import lru_cache
 import redis.asyncio
 from django.conf import settings
 
+from liveshop.redis_retry import retry_once_on_a_dead_connection
+
 CHAT_KEPT = 200  # recent messages kept per room (late joiners get the last 50)
 # A room's unique-viewer set is forgotten this long after its last join. The count the seller
 # sees is saved on the room (ShoppingRoom.unique_viewers) as viewers come, so the set is only
@@ -33,10 +36,15 @@ CHAT_KEPT = 200  # recent messages kept per room (late joiners get the last 50)
 SEEN_TTL = 7 * 24 * 3600.0
 # Connections one event loop's store keeps to Redis; calls beyond that wait for one.
 REDIS_CONNECTIONS = 50
+# A server process not heard from for this long is taken for dead and its sockets stop
+# counting among the viewers (RedisRoomStore: each process keeps its own viewers, refreshed
+# by a heartbeat every third of it). Settings: ROOM_VIEWER_TTL_SECONDS.
+VIEWER_TTL = 60.0
 
 
 class RoomStore(ABC):
     seen_ttl: float = SEEN_TTL  # seconds; tests shorten it
+    viewer_ttl: float = VIEWER_TTL  # seconds; see VIEWER_TTL
 
     # --- viewers: distinct people, each possibly with several sockets (tabs) -------------
     @abstractmethod
@@ -54,6 +62,13 @@ class RoomStore(ABC):
     async def viewer_counts(self, room_ids: list[str]) -> list[int]:
         """The current viewer counts of several rooms in one go (one round trip): list pages
         show many live rooms, and one read per room was an N+1 on the store."""
+
+    async def viewer_heartbeat(self) -> dict[str, int]:
+        """Say that this process lives, for every room it has viewers in, and heal what is
+        found: the viewers of processes not heard from for `viewer_ttl` no longer count.
+        Answer those rooms' viewer counts. Call it every third of `viewer_ttl` while the
+        process has viewers (rooms/hub.py does). One process, nothing to heal: nothing here."""
+        return {}
 
     # --- unique viewers: everyone who ever joined, for the seller's numbers ---------------
     @abstractmethod
@@ -477,11 +492,129 @@ redis.call('HDEL', KEYS[2], first[1])
 return user
 """
 
-_VIEWER_LEAVE_SCRIPT = """
-local left = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
-if left <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+# Viewers (RedisRoomStore), per room: the hash `<room>:viewers` {viewer: sockets, all
+# processes} whose length is the count; each process's own part `<room>:viewers:<process>`
+# {viewer: its sockets there}; and `<room>:viewer-procs` {process: its last heartbeat, ms of
+# Redis's clock}. Every change writes the process's part and the total together, so the total
+# is the sum of the parts. A process not heard from for the TTL is dead: its part is deleted
+# and the total rebuilt from the live parts (rare: once per dead process and room). All three
+# keys expire twice the TTL after the last heartbeat, so a room nobody serves any more frees
+# its keys by itself. The parts are named from the total's key (one Redis, not a cluster).
+# KEYS come in pairs per room (total, processes); ARGV[1] the process, [2] TTL ms, [3] expiry ms.
+_VIEWERS_LUA = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local ttl, keep = tonumber(ARGV[2]), tonumber(ARGV[3])
+local function heal(total, procs)
+  local dead = redis.call('ZRANGEBYSCORE', procs, '-inf', now - ttl)
+  if #dead == 0 and (redis.call('EXISTS', total) == 1 or redis.call('EXISTS', procs) == 0) then
+    return 0
+  end
+  for _, proc in ipairs(dead) do
+    redis.call('DEL', total .. ':' .. proc)
+    redis.call('ZREM', procs, proc)
+  end
+  redis.call('DEL', total)
+  for _, proc in ipairs(redis.call('ZRANGE', procs, 0, -1)) do
+    local part = redis.call('HGETALL', total .. ':' .. proc)
+    for i = 1, #part, 2 do redis.call('HINCRBY', total, part[i], part[i + 1]) end
+  end
+  redis.call('PEXPIRE', total, keep)
+  return 1
+end
+local function add(total, viewer, sockets)
+  if sockets ~= 0 and redis.call('HINCRBY', total, viewer, sockets) <= 0 then
+    redis.call('HDEL', total, viewer)
+  end
+end
+local function alive(total, procs)
+  redis.call('ZADD', procs, now, ARGV[1])
+  for _, key in ipairs({total, procs, total .. ':' .. ARGV[1]}) do
+    redis.call('PEXPIRE', key, keep)
+  end
+end
+"""
+# ARGV[4]: the viewer. Answers the count.
+_VIEWER_JOIN_SCRIPT = (
+    _VIEWERS_LUA
+    + """
+heal(KEYS[1], KEYS[2])
+redis.call('HINCRBY', KEYS[1] .. ':' .. ARGV[1], ARGV[4], 1)
+add(KEYS[1], ARGV[4], 1)
+alive(KEYS[1], KEYS[2])
 return redis.call('HLEN', KEYS[1])
 """
+)
+# ARGV[4]: the viewer; only a socket this process counted is taken off. Answers the count.
+_VIEWER_LEAVE_SCRIPT = (
+    _VIEWERS_LUA
+    + """
+heal(KEYS[1], KEYS[2])
+local part = KEYS[1] .. ':' .. ARGV[1]
+if redis.call('HEXISTS', part, ARGV[4]) == 1 then
+  if redis.call('HINCRBY', part, ARGV[4], -1) <= 0 then redis.call('HDEL', part, ARGV[4]) end
+  add(KEYS[1], ARGV[4], -1)
+  if redis.call('EXISTS', part) == 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+end
+return redis.call('HLEN', KEYS[1])
+"""
+)
+# Any number of rooms. Answers their counts.
+_VIEWER_COUNTS_SCRIPT = (
+    _VIEWERS_LUA
+    + """
+local counts = {}
+for i = 1, #KEYS, 2 do
+  heal(KEYS[i], KEYS[i + 1])
+  counts[#counts + 1] = redis.call('HLEN', KEYS[i])
+end
+return counts
+"""
+)
+# Any number of rooms; ARGV[3 + n]: how many viewers this process counts in the n-th room (-1:
+# do not compare). Answers {count, 1 if this process's part is not what it counts} per room.
+_VIEWER_BEAT_SCRIPT = (
+    _VIEWERS_LUA
+    + """
+local answers = {}
+for i = 1, #KEYS, 2 do
+  heal(KEYS[i], KEYS[i + 1])
+  alive(KEYS[i], KEYS[i + 1])
+  local mine = tonumber(ARGV[3 + (i + 1) / 2])
+  local part = redis.call('HLEN', KEYS[i] .. ':' .. ARGV[1])
+  answers[#answers + 1] = {redis.call('HLEN', KEYS[i]), (mine >= 0 and part ~= mine) and 1 or 0}
+end
+return answers
+"""
+)
+# ARGV[4], [5], ...: viewer, sockets pairs: this process's part as it should be (it was healed
+# away while the process lived, or a call's answer was lost). Answers the count.
+_VIEWER_RESTORE_SCRIPT = (
+    _VIEWERS_LUA
+    + """
+heal(KEYS[1], KEYS[2])
+local part = KEYS[1] .. ':' .. ARGV[1]
+local had = {}
+local flat = redis.call('HGETALL', part)
+for i = 1, #flat, 2 do had[flat[i]] = tonumber(flat[i + 1]) end
+for i = 4, #ARGV, 2 do
+  local viewer, sockets = ARGV[i], tonumber(ARGV[i + 1])
+  add(KEYS[1], viewer, sockets - (had[viewer] or 0))
+  had[viewer] = nil
+  redis.call('HSET', part, viewer, sockets)
+end
+for viewer, sockets in pairs(had) do
+  add(KEYS[1], viewer, -sockets)
+  redis.call('HDEL', part, viewer)
+end
+if redis.call('EXISTS', part) == 1 then
+  alive(KEYS[1], KEYS[2])
+else
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+return redis.call('HLEN', KEYS[1])
+"""
+)
 
 # RoomStore.chat_post: KEYS bans, mute, rate window, slow mode, user's slow wait, history;
 # ARGV user id, now, window, limit, event id, staff (1/0), message, lines kept.
@@ -531,10 +664,24 @@ return 0
 
 
 class RedisRoomStore(RoomStore):
-    def __init__(self, url: str, prefix: str = "liveshop:rooms") -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "liveshop:rooms",
+        *,
+        viewer_ttl: float = VIEWER_TTL,
+        process: str | None = None,
+    ) -> None:
         self.url = url
         self.prefix = prefix
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        # Viewers are kept per server process (see _VIEWERS_LUA): this store's process, and
+        # what it counted itself, to say which rooms it beats for and to restore its part.
+        self.viewer_ttl = viewer_ttl
+        self.process = process or uuid.uuid4().hex
+        self._mine_lock = threading.Lock()  # sync callers reach the store from other threads
+        self._mine: dict[str, dict[str, int]] = {}  # room -> viewer -> sockets counted here
+        self._busy: dict[str, int] = {}  # room -> viewer calls under way (no comparing then)
 
     @property
     def redis(self):
@@ -552,6 +699,7 @@ class RedisRoomStore(RoomStore):
                 decode_responses=True,
                 socket_timeout=5,
                 socket_connect_timeout=5,
+                retry=retry_once_on_a_dead_connection(),  # see liveshop/redis_retry.py
             )
             client = redis.asyncio.Redis(connection_pool=pool)
             self._clients[loop] = client
@@ -564,28 +712,96 @@ class RedisRoomStore(RoomStore):
         keys = [key async for key in self.redis.scan_iter(f"{self.prefix}:*")]
         if keys:
             await self.redis.delete(*keys)
+        with self._mine_lock:
+            self._mine.clear()
+
+    # --- viewers (see _VIEWERS_LUA) ------------------------------------------------------
+    def _viewer_keys(self, room_id: str) -> tuple[str, str]:
+        return self._key(room_id, "viewers"), self._key(room_id, "viewer-procs")
+
+    def _viewer_args(self) -> tuple[str, int, int]:
+        ttl = math.ceil(self.viewer_ttl * 1000)
+        return self.process, ttl, 2 * ttl
+
+    @contextlib.contextmanager
+    def _viewer_call(self, room_id: str, viewer: str, sockets: int, *, counted_anyway: bool):
+        """Around a call that counts `sockets` more (or less) of `viewer` for this process:
+        record it among this process's own once the call went through (or, with
+        `counted_anyway`, whatever came of it: a socket that left is gone here)."""
+        with self._mine_lock:
+            self._busy[room_id] = self._busy.get(room_id, 0) + 1
+        done = False
+        try:
+            yield
+            done = True
+        finally:
+            with self._mine_lock:
+                self._busy[room_id] -= 1
+                if not self._busy[room_id]:
+                    del self._busy[room_id]
+                if done or counted_anyway:
+                    mine = self._mine.setdefault(room_id, {})
+                    left = mine.get(viewer, 0) + sockets
+                    if left > 0:
+                        mine[viewer] = left
+                    else:
+                        mine.pop(viewer, None)
+                    if not mine:
+                        del self._mine[room_id]
 
     async def viewer_join(self, room_id, viewer):
-        key = self._key(room_id, "viewers")
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(key, viewer, 1)
-            pipe.hlen(key)
-            _, count = await pipe.execute()
-        return count
+        with self._viewer_call(room_id, viewer, 1, counted_anyway=False):
+            return await self.redis.eval(
+                _VIEWER_JOIN_SCRIPT, 2, *self._viewer_keys(room_id), *self._viewer_args(), viewer
+            )
 
     async def viewer_leave(self, room_id, viewer):
-        return await self.redis.eval(_VIEWER_LEAVE_SCRIPT, 1, self._key(room_id, "viewers"), viewer)
+        with self._viewer_call(room_id, viewer, -1, counted_anyway=True):
+            return await self.redis.eval(
+                _VIEWER_LEAVE_SCRIPT, 2, *self._viewer_keys(room_id), *self._viewer_args(), viewer
+            )
 
     async def viewer_count(self, room_id):
-        return await self.redis.hlen(self._key(room_id, "viewers"))
+        (count,) = await self.viewer_counts([room_id])
+        return count
 
     async def viewer_counts(self, room_ids):
         if not room_ids:
             return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for room_id in room_ids:
-                pipe.hlen(self._key(room_id, "viewers"))
-            return list(await pipe.execute())
+        keys = [key for room_id in room_ids for key in self._viewer_keys(room_id)]
+        return list(
+            await self.redis.eval(_VIEWER_COUNTS_SCRIPT, len(keys), *keys, *self._viewer_args())
+        )
+
+    async def viewer_heartbeat(self):
+        with self._mine_lock:
+            # A room with a call under way is not compared: our part may be a step ahead.
+            rooms = {
+                room_id: -1 if self._busy.get(room_id) else len(viewers)
+                for room_id, viewers in self._mine.items()
+            }
+        if not rooms:
+            return {}
+        keys = [key for room_id in rooms for key in self._viewer_keys(room_id)]
+        answers = await self.redis.eval(
+            _VIEWER_BEAT_SCRIPT, len(keys), *keys, *self._viewer_args(), *rooms.values()
+        )
+        counts = {}
+        for room_id, (count, astray) in zip(rooms, answers, strict=True):
+            if astray:
+                # Our part is not what we count: it was healed away while we lived (a loop
+                # stalled past the TTL), or a call's answer was lost. Put it right.
+                with self._mine_lock:
+                    mine = [item for pair in self._mine.get(room_id, {}).items() for item in pair]
+                count = await self.redis.eval(
+                    _VIEWER_RESTORE_SCRIPT,
+                    2,
+                    *self._viewer_keys(room_id),
+                    *self._viewer_args(),
+                    *mine,
+                )
+            counts[room_id] = count
+        return counts
 
     async def viewer_seen(self, room_id, viewer):
         # A set, not a HyperLogLog: the count must be exact (a test checks it against the
@@ -708,24 +924,30 @@ class RedisRoomStore(RoomStore):
         }
 
     async def room_enter(self, room_id, viewer, user_id, *, seen=None, chat_limit=50, values=()):
-        viewers, seen_key = self._key(room_id, "viewers"), self._key(room_id, "viewers-seen")
-        # One MULTI/EXEC, as viewer_join's own was: the count is the one right after our join,
-        # and the state read is the one right after it (the socket already hears the room's
-        # events, so nothing written after this read is missed). The same commands and keys as
-        # viewer_join, viewer_seen, room_state and value_get.
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(viewers, viewer, 1)
-            pipe.hlen(viewers)
-            if seen is not None:
-                pipe.sadd(seen_key, seen)
-                pipe.pexpire(seen_key, math.ceil(self.seen_ttl * 1000))
-            self._read_room_state(pipe, room_id, user_id, chat_limit)
-            for key in values:
-                pipe.get(f"{self.prefix}:value:{key}")
-            replies = await pipe.execute()
-        state_at = 2 if seen is None else 4  # where room_state's four replies begin
+        seen_key = self._key(room_id, "viewers-seen")
+        # One MULTI/EXEC: the count is the one right after our join, and the state read is the
+        # one right after it (the socket already hears the room's events, so nothing written
+        # after this read is missed). The same script, commands and keys as viewer_join,
+        # viewer_seen, room_state and value_get.
+        with self._viewer_call(room_id, viewer, 1, counted_anyway=False):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.eval(
+                    _VIEWER_JOIN_SCRIPT,
+                    2,
+                    *self._viewer_keys(room_id),
+                    *self._viewer_args(),
+                    viewer,
+                )
+                if seen is not None:
+                    pipe.sadd(seen_key, seen)
+                    pipe.pexpire(seen_key, math.ceil(self.seen_ttl * 1000))
+                self._read_room_state(pipe, room_id, user_id, chat_limit)
+                for key in values:
+                    pipe.get(f"{self.prefix}:value:{key}")
+                replies = await pipe.execute()
+        state_at = 1 if seen is None else 3  # where room_state's four replies begin
         return {
-            "viewer_count": replies[1],
+            "viewer_count": replies[0],
             **self._room_state_from(replies[state_at : state_at + 4], user_id, chat_limit),
             "values": replies[state_at + 4 :],
         }
@@ -802,5 +1024,5 @@ class RedisRoomStore(RoomStore):
 def get_store() -> RoomStore:
     """The process's store: Redis when REDIS_URL is set, else in-process memory."""
     if settings.REDIS_URL:
-        return RedisRoomStore(settings.REDIS_URL)
+        return RedisRoomStore(settings.REDIS_URL, viewer_ttl=settings.ROOM_VIEWER_TTL_SECONDS)
     return MemoryRoomStore()

@@ -166,18 +166,14 @@ def test_soak_runs_every_part_and_judges_every_condition(tmp_path):
     out = tmp_path / "soak.md"
     command = [sys.executable, "bench/soak.py", "--quick", "--out", str(out)]
     result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180)
-    # 1: a condition failed (the table says which); the script itself ran to the end.
-    assert result.returncode in (0, 1), result.stdout[-4000:] + result.stderr[-4000:]
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     table = out.read_text()
     assert table in result.stdout  # what was printed is what was written
     rows = _table_rows(table, "| part | condition |")
     parts = {row["part"].split(" ", 2)[1] for row in rows}
     assert parts == {"fan-out", "flash", "restart"}, table
-    assert (result.returncode == 0) == all(row["result"] == "pass" for row in rows), table
-    # The viewer-count rows are left out: after a restart the count can stay above 0 (a
-    # product defect the soak reports, not the script's).
-    judged = [row for row in rows if not row["condition"].startswith("viewer count")]
-    assert all(row["result"] == "pass" for row in judged), table
+    # Every condition holds, the viewer count after a killed server included (it heals).
+    assert all(row["result"] == "pass" for row in rows), table
     by_condition = {row["condition"]: row["measured"] for row in rows}
     # --quick: 10 viewers x 2 s x 4 lines/s; 20 buyers for 5 units; 10 viewers restarted.
     assert by_condition["delivered == expected, 0 gaps, 0 out of order"].startswith("80 / 80")

@@ -10,7 +10,7 @@ import pytest
 import websockets
 
 from conftest import PROJECT_ROOT
-from tests.helpers import manage, run_script, site_env, web_server
+from tests.helpers import WebServer, manage, run_script, site_env, web_server
 
 
 @pytest.fixture
@@ -133,3 +133,43 @@ async def test_two_workers_of_one_server_share_a_room(redis_url, tmp_path):
         finally:
             for viewer in viewers:
                 await viewer.close()
+
+
+@pytest.mark.redis
+async def test_a_killed_servers_viewers_stop_counting_within_the_ttl(redis_url, tmp_path):
+    """A server killed outright (crash, OOM, SIGKILL) never says its sockets left; its viewers
+    must not stay counted for ever (they did: 3 ghosts after this). The TTL is 60 s in
+    production, 3 s here."""
+    ttl = 3
+    env = site_env(tmp_path, REDIS_URL=redis_url, ROOM_VIEWER_TTL_SECONDS=str(ttl))
+    assert manage("migrate", "--noinput", env=env).returncode == 0
+    setup = run_script("tests/live_room_scenario.py", env=env)
+    assert setup.returncode == 0, setup.stderr
+    ids = json.loads(setup.stdout.strip().splitlines()[-1])
+    server = WebServer(env)
+    server.start()
+    try:
+        url = server.base_url.replace("http://", "ws://") + f"/ws/rooms/{ids['room']}/"
+        ghosts = [
+            await websockets.connect(url, origin=server.base_url, open_timeout=10) for _ in range(3)
+        ]
+        states = [json.loads(await ghost.recv()) for ghost in ghosts]
+        assert states[-1]["viewer_count"] == 3
+        killed_at = asyncio.get_running_loop().time()
+        server.crash_and_restart()
+        async with websockets.connect(url, origin=server.base_url, open_timeout=10) as viewer:
+            count = json.loads(await viewer.recv())["viewer_count"]
+            # 4 if the dead server's viewers still count (the restart took less than the
+            # TTL); then the count is healed and told within the TTL and a heartbeat.
+            assert count in (1, 4), count
+            if count == 4:
+                await receive_until(
+                    viewer,
+                    lambda m: m["type"] == "viewer-count" and m["count"] == 1,
+                    timeout=ttl * 1.5,
+                )
+            assert asyncio.get_running_loop().time() - killed_at < ttl * 2.5
+        for ghost in ghosts:
+            await ghost.close()
+    finally:
+        server.stop()

@@ -144,3 +144,129 @@ async def test_pushes_cross_processes_over_the_redis_layer(
         await get_channel_layer().flush()
         settings.CHANNEL_LAYERS = saved
         channel_layers.backends.clear()
+
+
+# --- signing out closes the socket (code 4401) -----------------------------------------------
+
+
+async def _signed_out(communicator) -> None:
+    """The socket is told, then closed with 4401, within seconds."""
+    while True:
+        output = await communicator.receive_output(timeout=TIMEOUT)
+        if output["type"] == "websocket.close":
+            assert output["code"] == 4401
+            return
+        message = json.loads(output["text"])
+        if message["type"] == "error":
+            assert message["code"] == "signed_out"
+
+
+async def _still_open(communicator) -> None:
+    assert await communicator.receive_nothing(timeout=0.2)
+
+
+def _site_logout(cookie: bytes) -> None:
+    from django.test import Client
+
+    client = Client()
+    client.cookies["sessionid"] = cookie.decode().split("=", 1)[1]
+    assert client.post("/accounts/logout/").status_code == 302
+
+
+async def _open_with(headers) -> tuple[WebsocketCommunicator, bool]:
+    communicator = WebsocketCommunicator(application, "/ws/notifications/", headers=headers)
+    connected, _ = await communicator.connect(timeout=TIMEOUT)
+    return communicator, connected
+
+
+async def test_site_logout_closes_that_sessions_socket_only(buyer):
+    laptop = await sync_to_async(session_cookie_for)(buyer)
+    phone = await sync_to_async(session_cookie_for)(buyer)
+    laptop_socket, _ = await _open_with([ORIGIN, (b"cookie", laptop)])
+    phone_socket, _ = await _open_with([ORIGIN, (b"cookie", phone)])
+    for socket in (laptop_socket, phone_socket):
+        assert (await next_message(socket))["type"] == "unread-count"
+    try:
+        await sync_to_async(_site_logout)(laptop)
+        await _signed_out(laptop_socket)
+        await _still_open(phone_socket)
+        again, connected = await _open_with([ORIGIN, (b"cookie", laptop)])
+        assert not connected  # the old cookie signs no one in: refused at the handshake
+    finally:
+        await phone_socket.disconnect(timeout=TIMEOUT)
+
+
+async def test_deactivation_closes_every_notification_socket(sockets, buyer, seller):
+    from accounts import services as account_services
+
+    site, _ = await sockets(buyer)
+    app, _ = await sockets(buyer, via="jwt")
+    other, _ = await sockets(seller)
+    for socket in (site, app, other):
+        assert (await next_message(socket))["type"] == "unread-count"
+    await sync_to_async(account_services.user_deactivate)(user=buyer)
+    await _signed_out(site)
+    await _signed_out(app)
+    await _still_open(other)
+    _, connected = await sockets(buyer)
+    assert not connected
+    _, connected = await sockets(buyer, via="jwt")
+    assert not connected
+
+
+async def test_api_logout_closes_the_socket_of_that_sign_in(buyer):
+    from django.test import Client
+
+    def sign_in():
+        refresh = RevocableRefreshToken.for_user(buyer)
+        return str(refresh.access_token), str(refresh)
+
+    def logout(refresh: str) -> None:
+        response = Client().post(
+            "/api/v1/auth/logout/", {"refresh": refresh}, content_type="application/json"
+        )
+        assert response.status_code == 204
+
+    phone_access, phone_refresh = await sync_to_async(sign_in)()
+    tablet_access, _ = await sync_to_async(sign_in)()
+    bearer = lambda token: (b"authorization", f"Bearer {token}".encode())  # noqa: E731
+    phone, _ = await _open_with([bearer(phone_access)])
+    tablet, _ = await _open_with([bearer(tablet_access)])
+    for socket in (phone, tablet):
+        assert (await next_message(socket))["type"] == "unread-count"
+    try:
+        await sync_to_async(logout)(phone_refresh)
+        await _signed_out(phone)
+        await _still_open(tablet)
+        _, connected = await _open_with([bearer(phone_access)])
+        assert not connected
+    finally:
+        await tablet.disconnect(timeout=TIMEOUT)
+
+
+@pytest.mark.redis
+async def test_deactivation_closes_the_socket_over_the_redis_layer(
+    settings, redis_url, sockets, buyer
+):
+    from accounts import services as account_services
+
+    saved = settings.CHANNEL_LAYERS
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": "liveshop-test-signout"},
+        }
+    }
+    channel_layers.backends.clear()
+    try:
+        socket, connected = await sockets(buyer, via="jwt")
+        assert connected
+        assert (await next_message(socket))["type"] == "unread-count"
+        await sync_to_async(account_services.user_deactivate)(user=buyer)
+        await _signed_out(socket)
+        await socket.disconnect(timeout=TIMEOUT)
+        await asyncio.sleep(0)
+    finally:
+        await get_channel_layer().flush()
+        settings.CHANNEL_LAYERS = saved
+        channel_layers.backends.clear()

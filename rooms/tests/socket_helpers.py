@@ -8,13 +8,14 @@ receive methods cancel the application on a timeout, which would hide what the s
 really does after a quiet moment."""
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import channel_layers, get_channel_layer
 
 from rooms import consumers, events
 
@@ -223,3 +224,36 @@ async def refused(room_socket):
         return code
 
     return check
+
+
+@contextlib.asynccontextmanager
+async def redis_everywhere(settings, redis_url: str, monkeypatch):
+    """The Redis channel layer and room store (and so the hub over Redis) for one test, then
+    back to the embedded default (the store and the layers are cached per process)."""
+    from rooms.store import RedisRoomStore, get_store
+
+    # See DISCONNECT_TIMEOUT: the consumer's own disconnect work is done well within this.
+    monkeypatch.setattr("rooms.tests.socket_helpers.DISCONNECT_TIMEOUT", 0.5)
+    saved = {"REDIS_URL": settings.REDIS_URL, "CHANNEL_LAYERS": settings.CHANNEL_LAYERS}
+    settings.REDIS_URL = redis_url
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": "liveshop-test"},
+        }
+    }
+    get_store.cache_clear()
+    channel_layers.backends.clear()
+    store = get_store()
+    assert isinstance(store, RedisRoomStore)
+    await store.clear()
+    try:
+        yield store
+    finally:
+        await store.clear()
+        await store.redis.aclose()
+        await get_channel_layer().flush()  # also closes its connection pools
+        settings.REDIS_URL = saved["REDIS_URL"]
+        settings.CHANNEL_LAYERS = saved["CHANNEL_LAYERS"]
+        get_store.cache_clear()
+        channel_layers.backends.clear()

@@ -2,13 +2,14 @@
 real redis-server. A representative part of the socket tests runs again here, unchanged."""
 
 import pytest
-from channels.layers import channel_layers, get_channel_layer
+from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
 
 from rooms import hub as room_hub
 from rooms import store as room_store
-from rooms.store import RedisRoomStore, get_store
+from rooms.store import RedisRoomStore
 from rooms.tests import (
+    socket_helpers,
     test_consumer,
     test_consumer_actions,
     test_consumer_chat,
@@ -32,35 +33,10 @@ long_tick = test_hub.long_tick
 
 @pytest.fixture(autouse=True)
 async def redis_everywhere(settings, redis_url, monkeypatch):
-    """Switch this test to the Redis channel layer and store; switch back afterwards (the
-    store and the layers are cached per process)."""
-    # See DISCONNECT_TIMEOUT: the consumer's own disconnect work is done well within this.
-    monkeypatch.setattr("rooms.tests.socket_helpers.DISCONNECT_TIMEOUT", 0.5)
-    saved = {"REDIS_URL": settings.REDIS_URL, "CHANNEL_LAYERS": settings.CHANNEL_LAYERS}
-    settings.REDIS_URL = redis_url
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_url], "prefix": "liveshop-test"},
-        }
-    }
-    get_store.cache_clear()
-    channel_layers.backends.clear()
-    store = get_store()
-    assert isinstance(store, RedisRoomStore)
-    await store.clear()
-    try:
+    """Switch this test to the Redis channel layer and store; switch back afterwards."""
+    async with socket_helpers.redis_everywhere(settings, redis_url, monkeypatch) as store:
         yield store
-    finally:
-        await store.clear()
-        await store.redis.aclose()
-        layer = get_channel_layer()
-        await layer.flush()  # also closes its connection pools
-        settings.REDIS_URL = saved["REDIS_URL"]
-        settings.CHANNEL_LAYERS = saved["CHANNEL_LAYERS"]
-        get_store.cache_clear()
-        channel_layers.backends.clear()
-        assert not isinstance(room_store.get_store(), RedisRoomStore)
+    assert not isinstance(room_store.get_store(), RedisRoomStore)  # switched back
 
 
 async def test_the_socket_really_runs_on_redis(live_room, seller, open_socket, redis_everywhere):
@@ -172,3 +148,23 @@ async def test_sockets_are_closed_to_resync_when_the_subscription_is_lost(
     talker = await open_socket(live_room, shopper, label="shopper again")
     await talker.chat("back")
     await again.expect("chat-message", text="back")
+
+
+async def test_a_dead_processs_viewers_are_healed_away_and_the_room_is_told(
+    live_room, seller, open_socket, redis_everywhere, redis_url
+):
+    """Another server process counted two viewers and died without a word (its store here,
+    on the same Redis, just stops): this process's heartbeat heals them away within the TTL
+    (60 s in production) and the room hears the new count."""
+    redis_everywhere.viewer_ttl = 0.6  # the hub beats every 0.2 s
+    dead = RedisRoomStore(redis_url, prefix=redis_everywhere.prefix, viewer_ttl=0.6)
+    try:
+        await dead.viewer_join(str(live_room.pk), "anon:ghost")
+        await dead.viewer_join(str(live_room.pk), "user:ghost")
+        socket = await open_socket(live_room, seller)
+        assert socket.state["viewer_count"] == 3
+        healed = await socket.expect("viewer-count", count=1, timeout=2)
+        assert healed["_at"] - socket.received[0]["_at"] < 1.5
+        assert await redis_everywhere.viewer_count(str(live_room.pk)) == 1
+    finally:
+        await dead.redis.aclose()

@@ -128,6 +128,113 @@ async def test_concurrent_joins_of_distinct_viewers_all_count(store):
     assert await store.viewer_count(ROOM) == joins
 
 
+async def test_a_viewer_heartbeat_changes_no_count_while_every_process_lives(store):
+    for viewer in ("user:1", "user:1", "anon:a"):
+        await store.viewer_join(ROOM, viewer)
+    await store.viewer_join(OTHER_ROOM, "user:2")
+    beat = await store.viewer_heartbeat()  # the memory store (one process) has nothing to do
+    assert beat in ({}, {ROOM: 2, OTHER_ROOM: 1})
+    assert await store.viewer_counts([ROOM, OTHER_ROOM]) == [2, 1]
+    await store.viewer_leave(OTHER_ROOM, "user:2")
+    assert await store.viewer_heartbeat() in ({}, {ROOM: 2})  # only rooms it has viewers in
+
+
+# --- viewers over several server processes (Redis) --------------------------------------
+
+TTL = 1.0  # seconds a process may stay silent (60 in production: ROOM_VIEWER_TTL_SECONDS)
+
+
+@pytest.fixture
+async def processes(redis_url):
+    """Two server processes' stores on one Redis (each its own process id)."""
+    prefix = f"test-store:{uuid.uuid4().hex}"
+    stores = [RedisRoomStore(redis_url, prefix=prefix, viewer_ttl=TTL) for _ in range(2)]
+    try:
+        yield stores
+    finally:
+        await stores[0].clear()
+        for each in stores:
+            await each.redis.aclose()
+
+
+async def beating(stores, seconds: float) -> None:
+    """Let `seconds` pass with `stores` (only) beating, as their hubs do."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for each in stores:
+            await each.viewer_heartbeat()
+        await asyncio.sleep(TTL / 4)
+
+
+@pytest.mark.redis
+async def test_viewers_on_two_processes_add_up_and_a_person_on_both_counts_once(processes):
+    first, second = processes
+    assert await first.viewer_join(ROOM, "user:1") == 1
+    assert await second.viewer_join(ROOM, "user:1") == 1  # a second tab, on the other process
+    assert await second.viewer_join(ROOM, "anon:b") == 2
+    assert (await first.room_enter(ROOM, "user:2", 2))["viewer_count"] == 3
+    assert await first.viewer_count(ROOM) == await second.viewer_count(ROOM) == 3
+    # A process takes off only sockets it counted: the first has no anon:b.
+    assert await first.viewer_leave(ROOM, "anon:b") == 3
+    assert await first.viewer_leave(ROOM, "user:1") == 3  # the second tab still counts
+    assert await second.viewer_leave(ROOM, "user:1") == 2
+    await beating(processes, 2.5 * TTL)  # counts stay exact while both live
+    assert await first.viewer_counts([ROOM, OTHER_ROOM]) == [2, 0]
+    assert await second.viewer_heartbeat() == {ROOM: 2}
+
+
+@pytest.mark.redis
+async def test_a_process_that_stops_beating_loses_its_viewers_after_the_ttl(processes):
+    first, dead = processes
+    await first.viewer_join(ROOM, "user:1")
+    await first.viewer_join(OTHER_ROOM, "user:1")
+    for viewer in ("user:1", "user:2", "user:2", "anon:d"):  # user 2: two tabs
+        await dead.viewer_join(ROOM, viewer)
+    assert await first.viewer_counts([ROOM, OTHER_ROOM]) == [3, 1]
+    # The second process dies (no goodbyes): only the first one beats from now on.
+    await beating([first], 0.5 * TTL)
+    assert await first.viewer_count(ROOM) == 3  # not yet: it might only be slow
+    await beating([first], 0.8 * TTL)
+    assert await first.viewer_counts([ROOM, OTHER_ROOM]) == [1, 1]
+    assert await first.viewer_heartbeat() == {ROOM: 1, OTHER_ROOM: 1}
+    assert await first.viewer_join(ROOM, "user:2") == 2  # the count goes on from there
+    assert await first.viewer_leave(ROOM, "user:1") == 1
+    # Nothing of the dead process is left in Redis.
+    keys = await first.redis.keys(f"{first.prefix}:*")
+    assert not [key for key in keys if dead.process in key]
+    assert await first.redis.zrange(first._key(ROOM, "viewer-procs"), 0, -1) == [first.process]
+
+
+@pytest.mark.redis
+async def test_viewer_keys_expire_by_themselves_once_no_process_beats(processes):
+    first, second = processes
+    await first.viewer_join(ROOM, "user:1")
+    await second.viewer_join(ROOM, "anon:x")
+    assert await first.redis.keys(f"{first.prefix}:*")
+    await asyncio.sleep(2 * TTL + 0.3)  # everyone died
+    assert await first.redis.keys(f"{first.prefix}:*") == []
+
+
+@pytest.mark.redis
+async def test_a_process_healed_away_while_alive_puts_its_viewers_back_at_its_next_beat(
+    processes,
+):
+    """A process whose event loop stalled past the TTL is taken for dead, though its sockets
+    are open: its next beat restores them (a join meanwhile does not hide the loss)."""
+    stalled, other = processes
+    for viewer in ("user:1", "user:1", "anon:s"):
+        await stalled.viewer_join(ROOM, viewer)
+    await other.viewer_join(ROOM, "user:9")
+    await beating([other], 1.3 * TTL)
+    assert await other.viewer_count(ROOM) == 1  # healed away
+    assert await stalled.viewer_join(ROOM, "anon:new") == 2  # a join before the next beat
+    assert await stalled.viewer_heartbeat() == {ROOM: 4}
+    assert await other.viewer_count(ROOM) == 4
+    # Its sockets count as they did: user 1's two tabs leave one by one.
+    assert await stalled.viewer_leave(ROOM, "user:1") == 4
+    assert await stalled.viewer_leave(ROOM, "user:1") == 3
+
+
 # --- chat -------------------------------------------------------------------------------
 
 
