@@ -112,6 +112,9 @@ def max_in_window(times: list[float], width: float = 0.1) -> int:
     return best
 
 
+VIEWER_TTL_SECONDS = 5
+
+
 def viewers_in_store(redis_url: str, room: str) -> int:
     import redis
 
@@ -146,15 +149,18 @@ async def fresh_viewer_count(base_ws: str, origin: str, room: str) -> int | None
 
 async def check_viewers_left(report: Report, part: str, redis_url, room, base_ws, origin, wait):
     left, waited = await settle_viewer_count(redis_url, room, wait)
+    if left:  # a killed server's viewers: healed by the next viewer call after the TTL
+        await asyncio.sleep(max(0.0, VIEWER_TTL_SECONDS - waited))
     fresh = await fresh_viewer_count(base_ws, origin, room)
     after = await settle_viewer_count(redis_url, room, wait)
     report.check(
         part,
-        "viewer count back to 0 after all left (store HLEN; a fresh socket's room-state "
-        "viewer_count counts itself, so 1)",
+        "viewer count back to 0 after all left (store HLEN, which a killed server's viewers "
+        f"keep until the next viewer call after the {VIEWER_TTL_SECONDS} s TTL; a fresh "
+        "socket's room-state viewer_count counts itself, so 1)",
         f"store {left} (after {waited:.1f} s); fresh socket {fresh}; store after it left "
         f"{after[0]}",
-        left == 0 and fresh == 1 and after[0] == 0,
+        fresh == 1 and after[0] == 0,
     )
 
 
@@ -595,6 +601,9 @@ def controller(args) -> int:
             redis_pid = redis_process.pid
             pin(redis_pid, 1 if args.pin else None)
         env = server_env(workdir, redis_url)
+        # A killed server's viewers stop counting after this TTL (rooms/store.py); short, so
+        # the restart part sees the count heal within its wait.
+        env["ROOM_VIEWER_TTL_SECONDS"] = str(VIEWER_TTL_SECONDS)
         names = []
         if "fanout" in args.only:
             names.append("fanout")
