@@ -7,6 +7,7 @@ name), so a socket's new offer replaces its old peer and a closing socket takes 
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from aiortc import (
@@ -28,6 +29,12 @@ logger = logging.getLogger(__name__)
 
 MAX_VIEWERS = 500  # per room and process; past this a larger audience needs a real SFU
 CODECS = {"video": {"video/vp8", "video/rtx"}, "audio": {"audio/opus"}}
+# A publisher whose video sends no frame for this long is announced `interrupted` (and `live`
+# at its next frame). A seller's network that silently drops packets leaves the connection up
+# until ICE consent expires, 24-36 s later, with viewers watching a frozen picture meanwhile;
+# a camera sends 15-30 frames a second, so 2.5 s of none is an outage, and viewers hear of
+# it within about 3 s (docs/realtime.md).
+FRAME_SILENCE_SECONDS = 2.5
 
 
 class MediaError(Exception):
@@ -76,6 +83,7 @@ class Peer:
         self.pc = pc
         self.tracks: list[ForwardedTrack] = []
         self.video_receiver = None
+        self.silence_watch: asyncio.Task | None = None  # publishers only, once connected
 
 
 class ForwardingUnit:
@@ -100,6 +108,9 @@ class ForwardingUnit:
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task] = set()
         self._closing: asyncio.Future | None = None
+        self._last_video_frame = 0.0  # time.monotonic() of the publisher's latest video frame
+        self._video_silent = False  # `interrupted` was announced for silence, not a departure
+        self._announcing = asyncio.Lock()  # FIFO: statuses are announced in the order set
 
     # --- what the host calls --------------------------------------------------------------
     async def publish(self, peer_id: str, sdp: str) -> str:
@@ -263,10 +274,22 @@ class ForwardingUnit:
             if self.publisher is peer:  # a replaced publisher's last frames are dropped
                 fanout.push(data, timestamp)
 
-        return deliver
+        if kind != "video":
+            return deliver
+
+        def deliver_video(data: bytes, timestamp: int) -> None:
+            if self.publisher is peer:
+                self._last_video_frame = time.monotonic()  # read by _watch_silence
+                if self._video_silent:  # one task when the video comes back, not per frame
+                    self._video_silent = False
+                    self._spawn(self._video_resumed(peer))
+            deliver(data, timestamp)
+
+        return deliver_video
 
     async def _replace_publisher(self, peer: Peer) -> None:
         old, self.publisher = self.publisher, peer
+        self._video_silent = False  # the new publisher goes live when it connects
         for fanout in self.fanouts.values():
             fanout.publisher_changed()
         if old is not None:
@@ -278,6 +301,7 @@ class ForwardingUnit:
                 await self._close_peer(viewer)
 
     async def _publisher_gone(self) -> None:
+        self._video_silent = False
         if self.status == "live":
             await self._set_status("interrupted")
 
@@ -297,6 +321,9 @@ class ForwardingUnit:
         state = peer.pc.connectionState
         if peer.role == "publish" and self.publisher is peer:
             if state == "connected":
+                self._last_video_frame = time.monotonic()  # the first frame is on its way
+                if peer.silence_watch is None:
+                    peer.silence_watch = self._spawn(self._watch_silence(peer))
                 await self._set_status("live")
             elif state in {"failed", "closed"}:
                 async with self._lock(peer.peer_id):
@@ -310,7 +337,27 @@ class ForwardingUnit:
                     del self.viewers[peer.peer_id]
                     await self._close_peer(peer)
 
+    async def _watch_silence(self, peer: Peer) -> None:
+        """While `peer` publishes: `interrupted` once its video has sent nothing for
+        FRAME_SILENCE_SECONDS. One sleep per FRAME_SILENCE_SECONDS of frames flowing, none
+        per frame; `deliver_video` announces `live` again at the next frame."""
+        while self.publisher is peer and not self.closed:
+            wait = self._last_video_frame + FRAME_SILENCE_SECONDS - time.monotonic()
+            if wait <= 0:
+                if self.status == "live" and not self._video_silent:
+                    self._video_silent = True
+                    # Shielded: the publisher leaving now cancels this watch, not the news.
+                    await asyncio.shield(self._spawn(self._set_status("interrupted")))
+                wait = FRAME_SILENCE_SECONDS  # silent: the next frame, not this loop, resumes
+            await asyncio.sleep(wait)
+
+    async def _video_resumed(self, peer: Peer) -> None:
+        if self.publisher is peer and self.status == "interrupted" and not self.closed:
+            await self._set_status("live")
+
     async def _close_peer(self, peer: Peer) -> None:
+        if peer.silence_watch is not None:
+            peer.silence_watch.cancel()
         for track in peer.tracks:
             track.stop()
         try:
@@ -323,15 +370,17 @@ class ForwardingUnit:
             return
         self.status = status
         if self._on_status is not None:
-            try:
-                await self._on_status(status)
-            except Exception:
-                logger.exception("announcing stream status %s failed", status)
+            async with self._announcing:  # a quick `live` must not overtake `interrupted`
+                try:
+                    await self._on_status(status)
+                except Exception:
+                    logger.exception("announcing stream status %s failed", status)
 
-    def _spawn(self, coroutine) -> None:
+    def _spawn(self, coroutine) -> asyncio.Task:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
 
 def _sdp_problem(exc: Exception) -> str:

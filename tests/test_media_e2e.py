@@ -161,6 +161,57 @@ async def test_viewers_see_the_publisher_drop_and_return_without_offering_again(
         assert len(numbers) >= 0.8 * (numbers[-1] - numbers[0] + 1)
 
 
+class StallingVideoTrack(PatternVideoTrack):
+    """The pattern, except that no frame comes out while `flowing` is clear (a camera or
+    network that stalls while the connection stays up); the pacer skips the missed slots."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+
+    async def recv(self):
+        await self.flowing.wait()
+        return await super().recv()
+
+
+async def test_viewers_see_a_silent_publisher_interrupted_within_3_s_and_live_at_its_next_frame(
+    media_site, clients
+):
+    base_url, ids, _env = media_site
+    room = ids["rooms"]["drop"]  # after the drop test or alone: either works
+    source = StallingVideoTrack(320, 240)
+    publisher = clients(base_url, room, ids["seller"])
+    await publisher.connect()
+    await publisher.publish(source, ToneAudioTrack())
+    viewers = [clients(base_url, room), clients(base_url, room, ids["bob"])]
+    watching = [await watch(viewer, clients.collectors) for viewer in viewers]
+    for collector in watching:
+        await collector.wait_for(15, timeout=10)
+    peers = [(viewer.pc, viewer.answered_at) for viewer in viewers]
+
+    marks = [len(viewer.statuses) for viewer in viewers]
+    source.flowing.clear()  # no frame, no close: what a black-holed network looks like
+    stalled_at = time.monotonic()
+    for viewer, mark in zip(viewers, marks, strict=True):
+        await viewer.wait_status("interrupted", timeout=10, after=mark)
+    took = time.monotonic() - stalled_at
+    assert took < 3.5, f"`interrupted` reached the viewers {took:.2f} s after the stall"
+    last_before = source.frames_sent
+
+    source.flowing.set()
+    for viewer, mark in zip(viewers, marks, strict=True):
+        await viewer.wait_status("live", timeout=5, after=mark)
+        assert viewer.statuses[mark:] == ["interrupted", "live"]
+    for collector in watching:
+        await collector.wait_until(
+            lambda c=collector: sum(s.number >= last_before for s in c.stamps) >= 15,
+            timeout=10,
+        )
+    for viewer, (pc, answered) in zip(viewers, peers, strict=True):
+        assert viewer.pc is pc and viewer.answered_at == answered  # no new offer
+
+
 async def test_a_viewer_who_offers_before_the_seller_publishes_gets_frames_after(
     media_site, clients
 ):

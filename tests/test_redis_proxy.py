@@ -142,7 +142,7 @@ async def test_slow_resetting_and_silent_redis(proxied_site):
     # at once; new ones work straight away.
     async with room_socket(base_url, ids, ids["buyer"]) as viewer:
         await next_of(viewer, lambda m: m["type"] == "room-state", 15)
-        await asyncio.sleep(0.5)  # its connect has finished (it announces itself after)
+        await asyncio.sleep(1)  # its connect has finished (it announces itself after)
         proxy.reset_all()
         code, seconds = await closed_with(viewer, 10)
         assert code == CLOSE_SUBSCRIPTION_LOST and seconds < 3
