@@ -230,3 +230,45 @@ def test_web_ice_servers_are_what_the_settings_accept():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == json.loads(env["ICE_SERVERS"])
+
+
+@pytest.mark.redis
+async def test_a_redis_restart_keeps_bans_and_recent_chat(tmp_path):
+    """Bans, mutes, queues and recent chat live only in Redis: compose's Redis, run here with
+    its own command line, must still have them after a restart (docker stops with SIGTERM)."""
+    import shutil
+    import subprocess
+
+    from conftest import free_port, wait_for_port
+    from rooms.store import RedisRoomStore
+
+    service = SERVICES["redis"]
+    assert "redis-data:/data" in service["volumes"]  # the file outlives the container
+    port = free_port()
+    command = [shutil.which("redis-server"), *service["command"][1:]]
+    command += ["--dir", str(tmp_path), "--bind", "127.0.0.1", "--port", str(port)]
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(port)
+        return process
+
+    url = f"redis://127.0.0.1:{port}/0"
+    redis_process = start()
+    try:
+        store = RedisRoomStore(url)
+        await store.ban("7", "42")
+        await store.chat_post(
+            "7", "5", {"id": "m1", "text": "still here?"}, limit=5, window=10.0, staff=False
+        )
+        await store.redis.aclose()
+        redis_process.terminate()
+        redis_process.wait(timeout=10)
+        redis_process = start()
+        store = RedisRoomStore(url)
+        assert await store.is_banned("7", "42")
+        assert [line["text"] for line in await store.chat_recent("7", 50)] == ["still here?"]
+        await store.redis.aclose()
+    finally:
+        redis_process.terminate()
+        redis_process.wait(timeout=10)
