@@ -12,6 +12,7 @@ docs views (liveshop/api_docs.py), because drf_spectacular.views names this clas
 loads.
 """
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.authentication import SessionAuthentication
@@ -40,6 +41,12 @@ _VISITOR_ONLY_PERMISSIONS = (AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnl
 # Pagination parameters that never answer 400 (a page past the end, or a bad cursor, is a
 # 404); `page_size` does (liveshop.api.PageSizeParameter).
 _PAGINATION_PARAMETERS = {"page", "cursor"}
+
+
+class SignInJWTScheme(SimpleJWTScheme):
+    """Our Bearer authentication (it also refuses logged-out sign-ins) is simplejwt's scheme."""
+
+    target_class = "accounts.tokens.SignInJWTAuthentication"
 
 
 class AutoSchema(SpectacularAutoSchema):

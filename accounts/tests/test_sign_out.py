@@ -12,6 +12,7 @@ TOKEN = "/api/v1/auth/token/"
 REFRESH = "/api/v1/auth/token/refresh/"
 VERIFY = "/api/v1/auth/token/verify/"
 LOGOUT = "/api/v1/auth/logout/"
+ME = "/api/v1/auth/me/"
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +51,25 @@ def test_logout_revokes_every_token_of_that_sign_in_only(client, buyer):
     assert _post(client, LOGOUT, {"refresh": rotated["refresh"]}).status_code == 401
     assert _post(client, VERIFY, {"token": tablet["access"]}).status_code == 200
     assert _post(client, REFRESH, {"refresh": tablet["refresh"]}).status_code == 200
+
+
+def test_the_api_refuses_a_logged_out_sign_ins_access_token_at_once(client, buyer):
+    phone, tablet = _log_in(client, buyer), _log_in(client, buyer)
+    assert _me(client, phone["access"]).status_code == 200
+
+    assert _post(client, LOGOUT, {"refresh": phone["refresh"]}).status_code == 204
+
+    refused = _me(client, phone["access"])  # unexpired for 15 more minutes, but logged out
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "token_not_valid"
+    assert "logged out" in refused.json()["error"]["message"]
+    still_signed_in = _me(client, tablet["access"])
+    assert still_signed_in.status_code == 200
+    assert still_signed_in.json()["username"] == buyer.username
+
+
+def _me(client, access: str):
+    return client.get(ME, HTTP_AUTHORIZATION=f"Bearer {access}")
 
 
 def test_tokens_from_before_sign_in_ids_still_log_out(client, buyer):
