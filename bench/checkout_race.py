@@ -156,17 +156,9 @@ def fresh_database(kind: str, folder: Path, postgres_url: str) -> Iterator[str]:
 
 
 def step(args: list[str], env: dict[str, str], timeout: float = 900) -> dict:
-    result = subprocess.run(
-        [sys.executable, __file__, *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"step {args} failed:\n{result.stderr[-4000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    from common import run_step
+
+    return run_step(__file__, args, env, timeout)
 
 
 def process_tree(pid: int) -> list[int]:
@@ -294,32 +286,19 @@ def serve(
     kind: str, env: dict[str, str], log: Path | None, admission: int = 0, workers: int = 1
 ) -> Iterator:
     """One server process of `kind` (bench/common.py `server_command`: daphne, or uvicorn with
-    uvloop and httptools as liveshop/serve.py runs it) on a free port, its stderr kept in
+    uvloop and httptools as liveshop/serve.py runs it) on a free port, its output kept in
     `log` when given: the tracebacks of any 500 are there. `admission`: the experiment below."""
-    from common import server_command
+    from common import Server
 
-    from conftest import wait_for_port
-    from tests.helpers import WebServer
-
-    server = WebServer(dict(env))
+    env = dict(env)
     app = "liveshop.asgi:application"
     if admission:
         app = "bench.checkout_race:admitted_application"
-        server.env[ADMISSION_VARIABLE] = str(admission)
-    with contextlib.ExitStack() as files:
-        stderr = files.enter_context(log.open("ab")) if log else subprocess.DEVNULL
-        command = server_command(kind, server.port, app)
-        if workers > 1:  # uvicorn only (checked in main)
-            command += ["--workers", str(workers)]
-        server.process = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            env=server.env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
+        env[ADMISSION_VARIABLE] = str(admission)
+    options = ("--workers", str(workers)) if workers > 1 else ()  # uvicorn only (main checks)
+    server = Server(kind, env, None, app=app, log=log, options=options)
+    server.start()
     try:
-        wait_for_port(server.port, timeout=30)
         yield server
     finally:
         server.stop()

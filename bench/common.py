@@ -4,6 +4,8 @@
 - the setup step that makes the bench data (a seller, live rooms with products, signed-in
   senders and their JWTs) in the server's own environment;
 - readers of CPU time and RSS from /proc, CPU pinning, the file-descriptor limit;
+- the controller's frame: command-line options, our redis-server, one fresh server per
+  phase, load processes, the table written to bench/results/;
 - the table helpers (median, ratio, quantile of a latency histogram).
 
 `python bench/common.py _setup '<json>'` is the setup step (run_setup calls it).
@@ -11,22 +13,30 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import datetime
 import json
 import math
 import os
 import resource
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from conftest import free_port, wait_for_port  # noqa: E402
+from conftest import private_redis_server  # noqa: E402
+from tests.helpers import WebServer  # noqa: E402
 
 LATENCY_BUCKET_US = 100  # latency histogram resolution (0.1 ms)
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -186,9 +196,24 @@ def check_servers(servers: list[str]) -> str | None:
     return None
 
 
-class Server:
-    """One server process serving the product and the baseline route
-    (`bench.baseline_app:application` is the product's ASGI app plus one socket route)."""
+class PinnedServer(WebServer):
+    """tests/helpers.py's WebServer (`python -m liveshop.serve`, restartable, its output in
+    `log` when given), pinned to `cpu` as soon as it is started: before it starts threads,
+    which inherit the pinning (pinning once it listens could miss some)."""
+
+    def __init__(self, env: dict[str, str], cpu: int | None = None, log: Path | None = None):
+        super().__init__(env, log=log)
+        self.cpu = cpu
+
+    def spawn(self) -> None:
+        super().spawn()
+        pin(self.process.pid, self.cpu)
+
+
+class Server(PinnedServer):
+    """One server process of `kind` (daphne or uvicorn: `server_command`) serving the product
+    and the baseline route (`bench.baseline_app:application` is the product's ASGI app plus
+    one socket route)."""
 
     def __init__(
         self,
@@ -197,69 +222,59 @@ class Server:
         cpu: int | None,
         app: str = "bench.baseline_app:application",
         log: Path | None = None,
+        options: tuple[str, ...] = (),
     ):
-        self.kind, self.env, self.cpu, self.app, self.log = kind, env, cpu, app, log
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
+        super().__init__(env, cpu, log)
+        self.kind, self.app, self.options = kind, app, options
 
-    def start(self) -> None:
-        # The server's own output (errors, tracebacks) goes to `log` when one is given.
-        output = open(self.log, "ab") if self.log else subprocess.DEVNULL
-        try:
-            self.process = subprocess.Popen(
-                server_command(self.kind, self.port, self.app),
-                cwd=PROJECT_ROOT,
-                env=self.env,
-                stdout=output,
-                stderr=output,
-            )
-        finally:
-            if self.log:
-                output.close()
-        pin(self.process.pid, self.cpu)
-        wait_for_port(self.port, timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-            self.process = None
+    def command(self) -> list[str]:
+        return server_command(self.kind, self.port, self.app) + list(self.options)
 
 
 # --- the setup step (runs in the server's environment) -------------------------------------
 
 
 def run_setup(env: dict[str, str], *, rooms: int, senders: int, products: int = 0) -> dict:
-    """Make the bench data with the server's settings. Returns {"rooms": [room ids],
-    "tokens": [one access JWT per sender], "seller_token": the rooms' seller's JWT,
-    "products": [per room, the names of its products]}. Raises RuntimeError on failure."""
+    """Migrate the database, then make the bench data, with the server's settings. Returns
+    {"rooms": [room ids], "tokens": [one access JWT per sender], "seller_token": the rooms'
+    seller's JWT, "products": [per room, the names of its products]}. Raises RuntimeError on
+    failure."""
+    migrate(env)
     config = {"rooms": rooms, "senders": senders, "products": products}
-    setup = subprocess.run(
-        [sys.executable, __file__, "_setup", json.dumps(config)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    setup = run_python([__file__, "_setup", json.dumps(config)], env)
     if setup.returncode:
         raise RuntimeError(f"the setup step failed:\n{setup.stderr}")
     return json.loads(setup.stdout.strip().splitlines()[-1])
 
 
 def migrate(env: dict[str, str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
+    result = run_python(["manage.py", "migrate", "--noinput"], env)
+    if result.returncode:
+        raise RuntimeError(f"migrate failed:\n{result.stderr}")
+
+
+def run_python(
+    argv: list[str], env: dict[str, str], timeout: float | None = None
+) -> subprocess.CompletedProcess:
+    """`python ARGV` in the project folder with `env` (the server's settings), its output
+    captured as text."""
+    return subprocess.run(
+        [sys.executable, *argv],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
         text=True,
+        timeout=timeout,
     )
-    if result.returncode:
-        raise RuntimeError(f"migrate failed:\n{result.stderr}")
+
+
+def run_step(script: str, argv: list[str], env: dict[str, str], timeout: float) -> dict:
+    """`python SCRIPT ARGV` in `env` (a step of a benchmark run with the server's settings);
+    returns the JSON object on the last line of its output. Exits when it fails."""
+    result = run_python([script, *argv], env, timeout)
+    if result.returncode != 0:
+        raise SystemExit(f"step {argv} failed:\n{result.stderr[-4000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def setup_main(config: dict) -> None:
@@ -388,6 +403,244 @@ async def open_viewers(
     return sockets, failed
 
 
+async def join_signed_in(url: str, token: str):
+    """A signed-in socket (JWT on the handshake, as mobile apps do) that has had its
+    `room-state`. Whoever holds it reads everything it is sent (viewer counts, echoes)."""
+    import websockets
+
+    ws = await websockets.connect(
+        url,
+        additional_headers={"Authorization": f"Bearer {token}"},
+        open_timeout=60,
+        max_queue=None,
+        ping_interval=None,
+        compression=None,
+    )
+    await asyncio.wait_for(ws.recv(), 60)  # room-state
+    return ws
+
+
+# --- the controller (room_fanout.py, room_burst.py, connect_storm.py) ---------------------
+
+
+def add_phase_arguments(parser: argparse.ArgumentParser) -> None:
+    """--servers, --apps, --repeat: which phases a run has (checked by check_phase_arguments)."""
+    parser.add_argument(
+        "--servers", default="daphne", help=f"comma-separated, of: {', '.join(SERVER_KINDS)}"
+    )
+    parser.add_argument("--apps", default="product,baseline")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per (server, N, app)")
+
+
+def add_run_arguments(
+    parser: argparse.ArgumentParser, *, server_log: bool = True, profile: str = ""
+) -> None:
+    """--redis-url, --no-pin, --server-log (with `server_log`), --profile (when given its
+    help), --out, --json: where a run's servers, output and figures go."""
+    parser.add_argument("--redis-url", default="", help="default: $REDIS_URL, else our own")
+    parser.add_argument("--no-pin", dest="pin", action="store_false")
+    if server_log:
+        parser.add_argument(
+            "--server-log", default="", help="folder for each server's output (default: dropped)"
+        )
+    if profile:
+        parser.add_argument("--profile", default="", help=profile)
+    parser.add_argument("--out", default="", help="markdown table (default bench/results/)")
+    parser.add_argument("--json", default="", help="append each phase's figures here (JSON lines)")
+
+
+def check_phase_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Split --servers and --apps into lists, refuse unknown or empty ones, and pin only on a
+    machine with two cores or more."""
+    args.servers = [s for s in args.servers.split(",") if s]
+    args.apps = [a for a in args.apps.split(",") if a]
+    unknown = set(args.apps) - {"product", "baseline"}
+    if unknown or not args.apps:
+        parser.error(f"--apps takes product and/or baseline, not {', '.join(sorted(unknown))}")
+    problem = check_servers(args.servers) if args.servers else "--servers is empty"
+    if problem:
+        parser.error(problem)
+    args.pin = args.pin and (os.cpu_count() or 1) >= 2
+
+
+def phase_plan(args: argparse.Namespace, sizes: list) -> list[tuple]:
+    """(server, run, size, app) for every phase, in the order they run."""
+    return [
+        (server, repeat, size, app)
+        for server in args.servers
+        for repeat in range(args.repeat)
+        for size in sizes
+        for app in args.apps
+    ]
+
+
+@contextlib.contextmanager
+def bench_environment(name: str, redis_url: str, pinned: bool) -> Iterator[tuple]:
+    """A run's surroundings: a work folder, a redis-server of our own unless `redis_url` names
+    one, and the servers' settings; with `pinned`, this process and our redis-server on
+    CPU 1 (the servers get CPU 0). Yields (work folder, server env, our redis-server's pid or
+    None); stops our redis-server and removes the folder at the end."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    other_cpu = 1 if pinned else None
+    if pinned:
+        pin(os.getpid(), other_cpu)
+    try:
+        with contextlib.ExitStack() as cleanup:
+            redis_pid = None
+            if not redis_url:
+                redis_url, redis_process = cleanup.enter_context(private_redis_server())
+                redis_pid = redis_process.pid
+                pin(redis_pid, other_cpu)
+            yield workdir, server_env(workdir, redis_url), redis_pid
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def run_and_report(
+    name: str,
+    phases: list,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    *,
+    size: str,
+    measure: Callable[[object, Server], Awaitable[None]],
+    progress: Callable[[object], str],
+    summarise: Callable[[list, argparse.Namespace], str],
+) -> int:
+    """Run each phase on a server of its own (restarted, so that its RSS is the phase's):
+    `await measure(phase, server)`, then append the phase to --json (a cut-short run keeps
+    what it measured) and say `progress(phase)` on stderr. Then print and write the table
+    `summarise(phases, args)` (write_table). `size` names the phases' N. Returns 0."""
+    if getattr(args, "profile", "") and phases:
+        # Once: the product at the largest N, first server, first run.
+        largest = max(getattr(phase, size) for phase in phases)
+        for phase in phases:
+            if phase.app == "product" and getattr(phase, size) == largest:
+                phase.figures["profile"] = True
+                break
+    for phase in phases:
+        log = None
+        if getattr(args, "server_log", ""):
+            Path(args.server_log).mkdir(parents=True, exist_ok=True)
+            log = Path(args.server_log) / (
+                f"{phase.server}-{phase.app}-{getattr(phase, size)}-{phase.repeat + 1}.log"
+            )
+        server = Server(phase.server, env, 0 if args.pin else None, log=log)
+        server.start()
+        try:
+            await measure(phase, server)
+        finally:
+            server.stop()
+        if args.json:
+            with open(args.json, "a") as jsonl:
+                jsonl.write(json.dumps({**phase.__dict__}, default=str) + "\n")
+        print(progress(phase), file=sys.stderr, flush=True)
+    write_table(name, summarise(phases, args), args)
+    return 0
+
+
+def socket_path(phase) -> str:
+    """The phase's room socket: the product's room, or the baseline's route with a group of
+    its own even on a shared Redis (another run's baseline must not leak in)."""
+    if phase.app == "baseline":
+        return f"/ws/bench-baseline/{phase.room_id}-{os.getpid()}-{id(phase)}/"
+    return f"/ws/rooms/{phase.room_id}/"
+
+
+def spread(total: int, processes: int) -> list[int]:
+    """How many of `total` sockets each load process opens: the first ones take the most,
+    none takes 0 (so there may be fewer than `processes`)."""
+    per_process = math.ceil(total / processes)
+    counts = [min(per_process, total - i * per_process) for i in range(processes)]
+    return [count for count in counts if count > 0]
+
+
+async def start_load(script: str, word: str, config: dict, cpu: int | None):
+    """One load process, `python SCRIPT WORD '<config>'`: told what to do on its stdin,
+    answering on its stdout, pinned to `cpu`."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        script,
+        word,
+        json.dumps(config),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=PROJECT_ROOT,
+        limit=64 * 1024 * 1024,  # the RESULT line carries every latency or receive time
+    )
+    pin(process.pid, cpu)
+    return process
+
+
+class CpuWindow:
+    """CPU time from now on: of our own processes (this one and `pids`, Nones left out: the
+    server, the load processes, our redis-server) and of the machine's other tenants."""
+
+    def __init__(self, *pids: int | None):
+        self.start = {pid: cpu_seconds(pid) for pid in (os.getpid(), *pids) if pid}
+        self.busy_start = machine_busy_seconds()
+
+    def read(self) -> tuple[dict[int, float], float]:
+        """(CPU seconds per process of ours, CPU seconds of everyone else) so far."""
+        used = {pid: cpu_seconds(pid) - start for pid, start in self.start.items()}
+        others = machine_busy_seconds() - self.busy_start - sum(used.values())
+        return used, max(0.0, others)
+
+
+def write_table(name: str, table: str, args: argparse.Namespace) -> None:
+    """Print the run's table, headed by its command line and followed by the top of the
+    --profile profile when one was taken, and write it to --out (default
+    bench/results/NAME-<time>.md)."""
+    command = f"python bench/{name}.py " + " ".join(sys.argv[1:])
+    table = f"`{command}`\n\n" + table
+    profile = getattr(args, "profile", "")
+    if profile and Path(f"{profile}.txt").exists():
+        top = profile_top(Path(f"{profile}.txt"))
+        Path(f"{profile}-top.md").write_text(top)
+        table += f"\nProfile of the product server ({profile}.txt):\n\n" + top
+    print(table)
+    out = Path(args.out) if args.out else None
+    if out is None:
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
+        out = PROJECT_ROOT / "bench" / "results" / f"{name}-{stamp}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(table)
+
+
+def bench_main(
+    load_word: str,
+    load_main: Callable[[dict], Awaitable[None]],
+    parse_args: Callable[[list[str]], argparse.Namespace],
+    controller: Callable[[argparse.Namespace], Awaitable[int]],
+) -> int:
+    """A socket benchmark's entry point: `SCRIPT LOAD_WORD '<config>'` is a load process,
+    anything else the controller."""
+    raise_open_files_limit()  # thousands of sockets; the server and load processes inherit it
+    if len(sys.argv) > 1 and sys.argv[1] == load_word:
+        asyncio.run(load_main(json.loads(sys.argv[2])))
+        return 0
+    # Stopped with SIGTERM: unwind, so the server and our redis-server are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    args = parse_args(sys.argv[1:])
+    return asyncio.run(controller(args))
+
+
+def start_profiler(
+    pid: int, prefix: str, cpu: int | None, seconds: float | None = None
+) -> subprocess.Popen:
+    """py-spy on the server (raw collapsed stacks in PREFIX.txt), pinned to `cpu`: for
+    `seconds`, or until sent SIGINT (then it writes its file and exits)."""
+    duration = ["--duration", str(int(seconds))] if seconds is not None else []
+    profiler = subprocess.Popen(
+        [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), *duration]
+        + ["--format", "raw", "--output", f"{prefix}.txt", "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pin(profiler.pid, cpu)
+    return profiler
+
+
 def profile_top(path: Path, limit: int = 15) -> str:
     """Top frames of a py-spy raw (collapsed) profile: self and inclusive share of samples."""
     own: dict[str, int] = {}
@@ -448,6 +701,37 @@ def fmt(value, spec: str = ".1f") -> str:
 def median(values: list):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
+
+
+def in_table_order(phases: list, size: str) -> list:
+    """By server, N, run, and the product before its baseline."""
+    order = {"product": 0, "baseline": 1}
+    return sorted(phases, key=lambda p: (p.server, getattr(p, size), p.repeat, order[p.app]))
+
+
+def ratio_rows(phases: list, size: str, names: list[str]) -> list[str]:
+    """A table row per product phase that has a baseline of the same server, N and run:
+    server, N, run, then product / baseline of each figure in `names`."""
+    rows = []
+    for p in phases:
+        if p.app != "product":
+            continue
+        key = (p.server, getattr(p, size), p.repeat)
+        for b in phases:
+            if b.app == "baseline" and (b.server, getattr(b, size), b.repeat) == key:
+                ratios = " | ".join(ratio(p.figures, b.figures, name) for name in names)
+                rows.append(f"| {p.server} | {key[1]} | {p.repeat + 1} | {ratios} |")
+                break
+    return rows
+
+
+def ratio_table(caption: str, header: str, rows: list[str]) -> list[str]:
+    """The lines of the product / baseline table (none without rows): the first column
+    left-aligned, the others right."""
+    if not rows:
+        return []
+    columns = header.count("|") - 1
+    return ["", caption, "", header, "| --- " + "| ---: " * (columns - 1) + "|", *rows]
 
 
 def ratio(product: dict, baseline: dict, name: str) -> str:

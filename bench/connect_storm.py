@@ -27,16 +27,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import contextlib
 import datetime
 import json
 import math
 import os
 import platform
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,24 +41,28 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from bench.common import (  # noqa: E402
-    SERVER_KINDS,
+    CpuWindow,
     Server,
-    check_servers,
+    add_phase_arguments,
+    add_run_arguments,
+    bench_environment,
+    bench_main,
+    check_phase_arguments,
     cpu_seconds,
     fmt,
-    machine_busy_seconds,
-    migrate,
+    in_table_order,
     open_viewers,
-    pin,
+    phase_plan,
     quantile_of,
-    raise_open_files_limit,
-    ratio,
+    ratio_rows,
+    ratio_table,
     rss_mb,
+    run_and_report,
     run_setup,
-    server_env,
+    socket_path,
+    start_load,
     wait_until_idle,
 )
-from conftest import private_redis_server  # noqa: E402
 
 TARGET_RSS_MB = 1024  # issue 8: 5,000 idle sockets in under 1 GB
 JOIN_SLACK_S = 1.0  # "within S seconds": the last attempt starts at S, and may take this long
@@ -187,10 +187,7 @@ async def expect(process, word: str, timeout: float) -> str:
 
 async def run_phase(phase: Phase, args, server: Server, redis_pid) -> None:
     base = f"ws://127.0.0.1:{server.port}"
-    path = f"/ws/rooms/{phase.room_id}/"
-    if phase.app == "baseline":
-        # A group of its own even on a shared Redis (another run's baseline must not leak in).
-        path = f"/ws/bench-baseline/{phase.room_id}-{os.getpid()}-{id(phase)}/"
+    path = socket_path(phase)
     origin = f"http://127.0.0.1:{server.port}"
 
     # One socket first, so that "RSS before" holds what the first connect loads (modules,
@@ -215,26 +212,11 @@ async def run_phase(phase: Phase, args, server: Server, redis_pid) -> None:
             "within": phase.within,
             "timeout": args.timeout,
         }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            __file__,
-            "_storm",
-            json.dumps(config),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            cwd=PROJECT_ROOT,
-            limit=64 * 1024 * 1024,  # the RESULT line carries every join time
-        )
-        pin(process.pid, 1 if args.pin else None)
-        loads.append(process)
+        loads.append(await start_load(__file__, "_storm", config, 1 if args.pin else None))
     for process in loads:
         await expect(process, "READY", 60)
 
-    own_pids = [server.process.pid, os.getpid(), *(p.pid for p in loads)]
-    if redis_pid:
-        own_pids.append(redis_pid)
-    cpu_start = {pid: cpu_seconds(pid) for pid in own_pids}
-    busy_start = machine_busy_seconds()
+    cpu = CpuWindow(server.process.pid, *(p.pid for p in loads), redis_pid)
     start_ns = time.time_ns() + 200_000_000  # every load process has it before it is due
     for process in loads:
         process.stdin.write(f"GO {start_ns}\n".encode())
@@ -242,8 +224,7 @@ async def run_phase(phase: Phase, args, server: Server, redis_pid) -> None:
     for process in loads:
         await expect(process, "DONE", phase.within + args.timeout + 60)
     storm_s = (time.time_ns() - start_ns) / 1e9
-    cpu_used = {pid: cpu_seconds(pid) - cpu_start[pid] for pid in own_pids}
-    busy = machine_busy_seconds() - busy_start
+    cpu_used, others = cpu.read()
 
     settled_s = await asyncio.to_thread(
         wait_until_idle, server.process.pid, timeout=args.settle_timeout
@@ -286,7 +267,7 @@ async def run_phase(phase: Phase, args, server: Server, redis_pid) -> None:
             if accepted
             else None,
             "load_cpu": sum(cpu_used[p.pid] for p in loads) / storm_s,
-            "others_cpu": max(0.0, busy - sum(cpu_used.values())) / storm_s,
+            "others_cpu": others / storm_s,
             "settled_s": settled_s,
             "idle_server_cpu": idle_cpu,
             "rss_before": rss_before,
@@ -324,8 +305,7 @@ def summarise(phases: list[Phase], args) -> str:
         "idle server CPU | load CPU | other tenants CPU | verdict |",
         "| --- | --- " + "| ---: " * 18 + "| --- |",
     ]
-    order = {"product": 0, "baseline": 1}
-    phases = sorted(phases, key=lambda p: (p.server, p.sockets, p.repeat, order[p.app]))
+    phases = in_table_order(phases, "sockets")
     for p in phases:
         f = p.figures
         lines.append(
@@ -338,104 +318,51 @@ def summarise(phases: list[Phase], args) -> str:
             f"{fmt(f['idle_server_cpu'], '.2f')} | {fmt(f['load_cpu'], '.2f')} | "
             f"{fmt(f['others_cpu'], '.2f')} | {verdict(p)} |"
         )
-    ratio_rows = []
-    for p in phases:
-        if p.app != "product":
-            continue
-        key = (p.server, p.sockets, p.repeat)
-        baseline = next(
-            (b for b in phases if b.app == "baseline" and (b.server, b.sockets, b.repeat) == key),
-            None,
-        )
-        if baseline is None:
-            continue
-        a, b = p.figures, baseline.figures
-        ratio_rows.append(
-            f"| {p.server} | {p.sockets} | {p.repeat + 1} | {ratio(a, b, 'join_p99')} | "
-            f"{ratio(a, b, 'all_joined_s')} | {ratio(a, b, 'cpu_ms_per_connect')} | "
-            f"{ratio(a, b, 'kb_per_socket')} |"
-        )
-    if ratio_rows:
-        lines += [
-            "",
-            "Product / baseline (same server, Redis and storm; <1x is better):",
-            "",
-            "| server | N | run | join p99 | all joined at | server CPU per connect | "
-            "RSS per idle socket |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-            *ratio_rows,
-        ]
+    lines += ratio_table(
+        "Product / baseline (same server, Redis and storm; <1x is better):",
+        "| server | N | run | join p99 | all joined at | server CPU per connect | "
+        "RSS per idle socket |",
+        ratio_rows(
+            phases, "sockets", ["join_p99", "all_joined_s", "cpu_ms_per_connect", "kb_per_socket"]
+        ),
+    )
     return "\n".join(lines) + "\n"
 
 
+def progress(phase: Phase) -> str:
+    """What a finished phase says on stderr."""
+    f = phase.figures
+    return (
+        f"{phase.server} {phase.app} N={phase.sockets} in {phase.within:g} s run "
+        f"{phase.repeat + 1}: accepted {f['accepted']}, failed {f['failures']}, all "
+        f"joined at {fmt(f['all_joined_s'], '.2f')} s, RSS {f['rss_before']:.0f} -> "
+        f"{f['rss_idle']:.0f} MB"
+    )
+
+
 async def controller(args) -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="connect_storm-"))
-    redis_process = None
     redis_url = args.redis_url or os.environ.get("REDIS_URL", "")
-    other_cpu = 1 if args.pin else None
-    if args.pin:
-        pin(os.getpid(), other_cpu)
-    cleanup = contextlib.ExitStack()
-    try:
-        if not redis_url:
-            redis_url, redis_process = cleanup.enter_context(private_redis_server())
-            pin(redis_process.pid, other_cpu)
-        env = server_env(workdir, redis_url)
-        plan = [
-            (server, repeat, sockets, within, app)
-            for server in args.servers
-            for repeat in range(args.repeat)
-            for sockets, within in zip(args.sockets, args.within, strict=True)
-            for app in args.apps
-        ]
+    with bench_environment("connect_storm", redis_url, args.pin) as (_workdir, env, redis_pid):
+        plan = phase_plan(args, list(zip(args.sockets, args.within, strict=True)))
         try:
-            migrate(env)
             made = run_setup(env, rooms=len(plan), senders=0)
         except RuntimeError as exc:
             print(exc, file=sys.stderr)
             return 1
         phases = [
             Phase(server=s, app=a, sockets=n, within=w, repeat=r, room_id=room)
-            for (s, r, n, w, a), room in zip(plan, made["rooms"], strict=True)
+            for (s, r, (n, w), a), room in zip(plan, made["rooms"], strict=True)
         ]
-        for phase in phases:
-            log = None
-            if args.server_log:
-                Path(args.server_log).mkdir(parents=True, exist_ok=True)
-                log = Path(args.server_log) / (
-                    f"{phase.server}-{phase.app}-{phase.sockets}-{phase.repeat + 1}.log"
-                )
-            server = Server(phase.server, env, 0 if args.pin else None, log=log)
-            server.start()
-            try:
-                await run_phase(phase, args, server, redis_process.pid if redis_process else None)
-            finally:
-                server.stop()
-            f = phase.figures
-            if args.json:  # one line per phase as it finishes: a cut-short run keeps its data
-                with open(args.json, "a") as jsonl:
-                    jsonl.write(json.dumps({**phase.__dict__}, default=str) + "\n")
-            print(
-                f"{phase.server} {phase.app} N={phase.sockets} in {phase.within:g} s run "
-                f"{phase.repeat + 1}: accepted {f['accepted']}, failed {f['failures']}, all "
-                f"joined at {fmt(f['all_joined_s'], '.2f')} s, RSS {f['rss_before']:.0f} -> "
-                f"{f['rss_idle']:.0f} MB",
-                file=sys.stderr,
-                flush=True,
-            )
-        command = "python bench/connect_storm.py " + " ".join(sys.argv[1:])
-        table = f"`{command}`\n\n" + summarise(phases, args)
-        print(table)
-        out = Path(args.out) if args.out else None
-        if out is None:
-            stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
-            out = PROJECT_ROOT / "bench" / "results" / f"connect_storm-{stamp}.md"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(table)
-        return 0
-    finally:
-        cleanup.close()  # our redis-server, if we started one
-        shutil.rmtree(workdir, ignore_errors=True)
+        return await run_and_report(
+            "connect_storm",
+            phases,
+            args,
+            env,
+            size="sockets",
+            measure=lambda phase, server: run_phase(phase, args, server, redis_pid),
+            progress=progress,
+            summarise=summarise,
+        )
 
 
 def _numbers(parser, text: str, name: str, kind=float) -> list:
@@ -458,11 +385,7 @@ def parse_args(argv: list[str]):
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per attempt")
     parser.add_argument("--idle", type=float, default=5.0, help="idle seconds before RSS")
-    parser.add_argument(
-        "--servers", default="daphne", help=f"comma-separated, of: {', '.join(SERVER_KINDS)}"
-    )
-    parser.add_argument("--apps", default="product,baseline")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per (server, N, app)")
+    add_phase_arguments(parser)
     parser.add_argument(
         "--per-process", type=int, default=500, help="sockets per load process (default 500)"
     )
@@ -472,13 +395,7 @@ def parse_args(argv: list[str]):
         default=60.0,
         help="at most this long for the server to go idle (before and after the storm)",
     )
-    parser.add_argument("--redis-url", default="", help="default: $REDIS_URL, else our own")
-    parser.add_argument("--no-pin", dest="pin", action="store_false")
-    parser.add_argument(
-        "--server-log", default="", help="folder for each server's output (default: dropped)"
-    )
-    parser.add_argument("--out", default="", help="markdown table (default bench/results/)")
-    parser.add_argument("--json", default="", help="append each phase's figures here (JSON lines)")
+    add_run_arguments(parser)
     parser.add_argument("--quick", action="store_true", help="N=30 in 1 s (a smoke run)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -493,29 +410,9 @@ def parse_args(argv: list[str]):
         parser.error("--sockets must be 1 or more and --within 0 or more")
     if args.timeout <= 0 or args.idle <= 0 or args.per_process < 1 or args.repeat < 1:
         parser.error("--timeout, --idle, --per-process and --repeat must be positive")
-    args.servers = [s for s in args.servers.split(",") if s]
-    args.apps = [a for a in args.apps.split(",") if a]
-    unknown = set(args.apps) - {"product", "baseline"}
-    if unknown or not args.apps:
-        parser.error(f"--apps takes product and/or baseline, not {', '.join(sorted(unknown))}")
-    problem = check_servers(args.servers) if args.servers else "--servers is empty"
-    if problem:
-        parser.error(problem)
-    args.pin = args.pin and (os.cpu_count() or 1) >= 2
+    check_phase_arguments(parser, args)
     return args
 
 
-def main() -> int:
-    if len(sys.argv) > 1 and sys.argv[1] == "_storm":
-        raise_open_files_limit()
-        asyncio.run(storm_main(json.loads(sys.argv[2])))
-        return 0
-    # Stopped with SIGTERM: unwind, so the server and our redis-server are stopped too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    args = parse_args(sys.argv[1:])
-    raise_open_files_limit()  # thousands of sockets; the server and loads inherit it
-    return asyncio.run(controller(args))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(bench_main("_storm", storm_main, parse_args, controller))

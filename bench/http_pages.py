@@ -37,7 +37,6 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -204,17 +203,9 @@ def grow_step(products: int, rooms: int) -> dict:
 
 
 def step(args: list[str], env: dict[str, str], timeout: float = 600) -> dict:
-    result = subprocess.run(
-        [sys.executable, __file__, *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"step {args} failed:\n{result.stderr[-4000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    from common import run_step
+
+    return run_step(__file__, args, env, timeout)
 
 
 async def hammer(base_url: str, path: str, clients: int, seconds: float) -> dict:

@@ -23,18 +23,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime
 import json
 import math
 import os
 import platform
 import re
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,26 +39,31 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from bench.common import (  # noqa: E402
-    SERVER_KINDS,
+    CpuWindow,
     Server,
-    check_servers,
-    cpu_seconds,
+    add_phase_arguments,
+    add_run_arguments,
+    bench_environment,
+    bench_main,
+    check_phase_arguments,
     fmt,
-    machine_busy_seconds,
+    in_table_order,
+    join_signed_in,
     median,
-    migrate,
     open_viewers,
-    pin,
-    profile_top,
+    phase_plan,
     quantile_of,
-    raise_open_files_limit,
-    ratio,
+    ratio_rows,
+    ratio_table,
     rss_mb,
+    run_and_report,
     run_setup,
-    server_env,
+    socket_path,
+    spread,
+    start_load,
+    start_profiler,
     wait_until_idle,
 )
-from conftest import private_redis_server  # noqa: E402
 
 # The k-th burst is the product "burst <k>" spotlighted, or the chat line "burst <k>"; any
 # frame carrying it counts, however the server packs its frames.
@@ -198,19 +199,11 @@ async def wait_all(loads: list[LoadProcess], done, timeout: float) -> bool:
 
 
 async def open_trigger(url: str, token: str):
-    """A signed-in socket (JWT on the handshake, as mobile apps do) that sends the bursts.
-    Returns the socket and a list its reader fills with the server's refusals."""
+    """A signed-in socket that sends the bursts. Returns the socket and a list its reader
+    fills with the server's refusals."""
     import websockets
 
-    ws = await websockets.connect(
-        url,
-        additional_headers={"Authorization": f"Bearer {token}"},
-        open_timeout=60,
-        max_queue=None,  # the reader below drains everything (viewer counts, echoes)
-        ping_interval=None,
-        compression=None,
-    )
-    await asyncio.wait_for(ws.recv(), 60)  # room-state
+    ws = await join_signed_in(url, token)
     errors: list[str] = []
 
     async def read() -> None:
@@ -226,27 +219,6 @@ async def open_trigger(url: str, token: str):
     return ws, errors
 
 
-def start_profiler(pid: int, prefix: str, cpu: int | None) -> subprocess.Popen:
-    """py-spy on the server for the measured bursts (raw collapsed stacks in PREFIX.txt)."""
-    profiler = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("py-spy")),
-            "record",
-            "--pid",
-            str(pid),
-            "--format",
-            "raw",
-            "--output",
-            f"{prefix}.txt",
-            "--nonblocking",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    pin(profiler.pid, cpu)
-    return profiler
-
-
 def burst_frame(phase: Phase, args, k: int) -> str:
     if phase.app == "product" and args.product_event == "spotlight":
         return json.dumps({"type": "spotlight-product", "product_id": phase.product_ids[k]})
@@ -255,13 +227,8 @@ def burst_frame(phase: Phase, args, k: int) -> str:
 
 async def run_phase(phase: Phase, args, server: Server, made: dict, redis_pid) -> None:
     base = f"ws://127.0.0.1:{server.port}"
-    path = f"/ws/rooms/{phase.room_id}/"
-    if phase.app == "baseline":
-        # A group of its own even on a shared Redis (another run's baseline must not leak in).
-        path = f"/ws/bench-baseline/{phase.room_id}-{os.getpid()}-{id(phase)}/"
+    path = socket_path(phase)
     load_cpu = 1 if args.pin else None
-    per_process = math.ceil(phase.viewers / args.load_procs)
-    counts = [min(per_process, phase.viewers - i * per_process) for i in range(args.load_procs)]
     # The senders are in the room before the viewers, as a seller is before the show (and
     # the join storm cannot keep them out). The product's spotlight is the seller's; chat
     # lines come from signed-in buyers, each kept under the chat rate limit.
@@ -274,7 +241,7 @@ async def run_phase(phase: Phase, args, server: Server, made: dict, redis_pid) -
     rss_before = rss_mb(server.process.pid)
     joining = time.monotonic()
     loads: list[LoadProcess] = []
-    for number, count in enumerate(c for c in counts if c > 0):
+    for number, count in enumerate(spread(phase.viewers, args.load_procs)):
         config = {
             "url": base + path,
             "origin": f"http://127.0.0.1:{server.port}",
@@ -286,18 +253,7 @@ async def run_phase(phase: Phase, args, server: Server, made: dict, redis_pid) -
             if number == 0 and phase.viewers >= 1000
             else "",
         }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            __file__,
-            "_viewers",
-            json.dumps(config),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            cwd=PROJECT_ROOT,
-            limit=64 * 1024 * 1024,  # the RESULT line carries every receive time
-        )
-        pin(process.pid, load_cpu)
-        loads.append(LoadProcess(process))
+        loads.append(LoadProcess(await start_load(__file__, "_viewers", config, load_cpu)))
     if not await wait_all(loads, lambda load: load.ready is not None, 900):
         raise RuntimeError("a viewer process failed to open its sockets")
     joined_s = time.monotonic() - joining
@@ -307,9 +263,6 @@ async def run_phase(phase: Phase, args, server: Server, made: dict, redis_pid) -
         wait_until_idle, server.process.pid, timeout=args.settle_timeout
     )
 
-    own_pids = [server.process.pid, os.getpid(), *(load.process.pid for load in loads)]
-    if redis_pid:
-        own_pids.append(redis_pid)
     bursts = []
     profiler = None
     for k in range(args.warmup + args.bursts):
@@ -317,15 +270,13 @@ async def run_phase(phase: Phase, args, server: Server, made: dict, redis_pid) -
             profiler = start_profiler(server.process.pid, args.profile, load_cpu)
             await asyncio.sleep(1.0)  # attached before the first measured burst
         ws, _errors = triggers[(k // CHAT_PER_SENDER_PER_10S) % len(triggers)]
-        cpu_start = {pid: cpu_seconds(pid) for pid in own_pids}
-        busy_start = machine_busy_seconds()
+        cpu = CpuWindow(server.process.pid, *(load.process.pid for load in loads), redis_pid)
         frame = burst_frame(phase, args, k)
         t0 = time.time_ns()
         await ws.send(frame)
         complete = await wait_all(loads, lambda load, k=k: k in load.got, args.timeout)
         window = (time.time_ns() - t0) / 1e9
-        used = {pid: cpu_seconds(pid) - cpu_start[pid] for pid in own_pids}
-        busy = machine_busy_seconds() - busy_start
+        used, others = cpu.read()
         bursts.append(
             {
                 "k": k,
@@ -333,7 +284,7 @@ async def run_phase(phase: Phase, args, server: Server, made: dict, redis_pid) -
                 "complete": complete,
                 "server_cpu_ms": 1000 * used[server.process.pid],
                 "load_cpu_ms": 1000 * sum(used[load.process.pid] for load in loads),
-                "others_cpu": max(0.0, busy - sum(used.values())) / max(window, 1e-9),
+                "others_cpu": others / max(window, 1e-9),
             }
         )
         await asyncio.sleep(args.gap)
@@ -418,8 +369,7 @@ def summarise(phases: list[Phase], args) -> str:
         "other tenants CPU | verdict |",
         "| --- | --- " + "| ---: " * 17 + "| --- |",
     ]
-    order = {"product": 0, "baseline": 1}
-    phases = sorted(phases, key=lambda p: (p.server, p.viewers, p.repeat, order[p.app]))
+    phases = in_table_order(phases, "viewers")
     for p in phases:
         f = p.figures
         ok = f["measured"] and not f["incomplete"] and not f["refusals"]
@@ -440,58 +390,32 @@ def summarise(phases: list[Phase], args) -> str:
             f"{fmt(f['joined_s'])} | {fmt(f['settled_s'])} | {fmt(f['other_frames'])} | "
             f"{fmt(f['others_cpu'], '.2f')} | {verdict} |"
         )
-    ratio_rows = []
-    for p in phases:
-        if p.app != "product":
-            continue
-        key = (p.server, p.viewers, p.repeat)
-        baseline = next(
-            (b for b in phases if b.app == "baseline" and (b.server, b.viewers, b.repeat) == key),
-            None,
-        )
-        if baseline is None:
-            continue
-        a, b = p.figures, baseline.figures
-        ratio_rows.append(
-            f"| {p.server} | {p.viewers} | {p.repeat + 1} | {ratio(a, b, 'p50')} | "
-            f"{ratio(a, b, 'last')} | {ratio(a, b, 'server_cpu_ms')} | "
-            f"{ratio(a, b, 'server_rss')} |"
-        )
-    if ratio_rows:
-        lines += [
-            "",
-            "Product / baseline (same server, Redis and viewers; <1x is better):",
-            "",
-            "| server | N | run | p50 | last | server CPU per burst | RSS |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-            *ratio_rows,
-        ]
+    lines += ratio_table(
+        "Product / baseline (same server, Redis and viewers; <1x is better):",
+        "| server | N | run | p50 | last | server CPU per burst | RSS |",
+        ratio_rows(phases, "viewers", ["p50", "last", "server_cpu_ms", "server_rss"]),
+    )
     return "\n".join(lines) + "\n"
 
 
+def progress(phase: Phase) -> str:
+    """What a finished phase says on stderr."""
+    f = phase.figures
+    return (
+        f"{phase.server} {phase.app} N={phase.viewers} run {phase.repeat + 1}: "
+        f"connected {f['connected']}, worst burst reached {f['min_delivered']}, "
+        f"last {fmt(f['last'])} ms (worst {fmt(f['worst_last'])}), "
+        f"server CPU {fmt(f['server_cpu_ms'], '.0f')} ms/burst"
+        + (f", refused: {f['refusals'][0]}" if f["refusals"] else "")
+    )
+
+
 async def controller(args) -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="room_burst-"))
-    redis_process = None
     redis_url = args.redis_url or os.environ.get("REDIS_URL", "")
-    other_cpu = 1 if args.pin else None
-    if args.pin:
-        pin(os.getpid(), other_cpu)
-    cleanup = contextlib.ExitStack()
-    try:
-        if not redis_url:
-            redis_url, redis_process = cleanup.enter_context(private_redis_server())
-            pin(redis_process.pid, other_cpu)
-        env = server_env(workdir, redis_url)
-        plan = [
-            (server, repeat, viewers, app)
-            for server in args.servers
-            for repeat in range(args.repeat)
-            for viewers in args.viewers
-            for app in args.apps
-        ]
+    with bench_environment("room_burst", redis_url, args.pin) as (_workdir, env, redis_pid):
+        plan = phase_plan(args, args.viewers)
         total_bursts = args.warmup + args.bursts
         try:
-            migrate(env)
             made = run_setup(
                 env,
                 rooms=len(plan),
@@ -514,57 +438,16 @@ async def controller(args) -> int:
                 plan, made["rooms"], made["products"], strict=True
             )
         ]
-        if args.profile:  # once: the product at the largest N, first server, first run
-            largest = max(args.viewers)
-            for phase in phases:
-                if phase.app == "product" and phase.viewers == largest:
-                    phase.figures["profile"] = True
-                    break
-        for phase in phases:
-            log = None
-            if args.server_log:
-                Path(args.server_log).mkdir(parents=True, exist_ok=True)
-                log = Path(args.server_log) / (
-                    f"{phase.server}-{phase.app}-{phase.viewers}-{phase.repeat + 1}.log"
-                )
-            server = Server(phase.server, env, 0 if args.pin else None, log=log)
-            server.start()
-            try:
-                await run_phase(
-                    phase, args, server, made, redis_process.pid if redis_process else None
-                )
-            finally:
-                server.stop()
-            f = phase.figures
-            if args.json:  # one line per phase as it finishes: a cut-short run keeps its data
-                with open(args.json, "a") as jsonl:
-                    jsonl.write(json.dumps({**phase.__dict__}, default=str) + "\n")
-            print(
-                f"{phase.server} {phase.app} N={phase.viewers} run {phase.repeat + 1}: "
-                f"connected {f['connected']}, worst burst reached {f['min_delivered']}, "
-                f"last {fmt(f['last'])} ms (worst {fmt(f['worst_last'])}), "
-                f"server CPU {fmt(f['server_cpu_ms'], '.0f')} ms/burst"
-                + (f", refused: {f['refusals'][0]}" if f["refusals"] else ""),
-                file=sys.stderr,
-                flush=True,
-            )
-        command = "python bench/room_burst.py " + " ".join(sys.argv[1:])
-        table = f"`{command}`\n\n" + summarise(phases, args)
-        if args.profile and Path(f"{args.profile}.txt").exists():
-            top = profile_top(Path(f"{args.profile}.txt"))
-            Path(f"{args.profile}-top.md").write_text(top)
-            table += f"\nProfile of the product server ({args.profile}.txt):\n\n" + top
-        print(table)
-        out = Path(args.out) if args.out else None
-        if out is None:
-            stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
-            out = PROJECT_ROOT / "bench" / "results" / f"room_burst-{stamp}.md"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(table)
-        return 0
-    finally:
-        cleanup.close()  # our redis-server, if we started one
-        shutil.rmtree(workdir, ignore_errors=True)
+        return await run_and_report(
+            "room_burst",
+            phases,
+            args,
+            env,
+            size="viewers",
+            measure=lambda phase, server: run_phase(phase, args, server, made, redis_pid),
+            progress=progress,
+            summarise=summarise,
+        )
 
 
 def parse_args(argv: list[str]):
@@ -580,11 +463,7 @@ def parse_args(argv: list[str]):
         choices=["spotlight", "chat"],
         help="the product's burst: the seller's spotlight (default) or a buyer's chat line",
     )
-    parser.add_argument(
-        "--servers", default="daphne", help=f"comma-separated, of: {', '.join(SERVER_KINDS)}"
-    )
-    parser.add_argument("--apps", default="product,baseline")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per (server, N, app)")
+    add_phase_arguments(parser)
     parser.add_argument(
         "--load-procs", type=int, default=0, help="viewer processes (default N/500)"
     )
@@ -601,16 +480,7 @@ def parse_args(argv: list[str]):
         help="at most this long for the server to go idle after the viewers joined (the "
         "product drains a backlog of viewer counts after a big join: see bench/README.md)",
     )
-    parser.add_argument("--redis-url", default="", help="default: $REDIS_URL, else our own")
-    parser.add_argument("--no-pin", dest="pin", action="store_false")
-    parser.add_argument(
-        "--server-log", default="", help="folder for each server's output (default: dropped)"
-    )
-    parser.add_argument(
-        "--profile", default="", help="py-spy the product server's measured bursts: PREFIX"
-    )
-    parser.add_argument("--out", default="", help="markdown table (default bench/results/)")
-    parser.add_argument("--json", default="", help="append each phase's figures here (JSON lines)")
+    add_run_arguments(parser, profile="py-spy the product server's measured bursts: PREFIX")
     parser.add_argument("--quick", action="store_true", help="N=20, 3 bursts (a smoke run)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -623,31 +493,11 @@ def parse_args(argv: list[str]):
         parser.error("--viewers needs at least one N of 1 or more")
     if args.bursts < 1 or args.warmup < 0:
         parser.error("--bursts must be 1 or more and --warmup 0 or more")
-    args.servers = [s for s in args.servers.split(",") if s]
-    args.apps = [a for a in args.apps.split(",") if a]
-    unknown = set(args.apps) - {"product", "baseline"}
-    if unknown or not args.apps:
-        parser.error(f"--apps takes product and/or baseline, not {', '.join(sorted(unknown))}")
-    problem = check_servers(args.servers) if args.servers else "--servers is empty"
-    if problem:
-        parser.error(problem)
+    check_phase_arguments(parser, args)
     if args.load_procs <= 0:
         args.load_procs = max(1, math.ceil(max(args.viewers) / 500))
-    args.pin = args.pin and (os.cpu_count() or 1) >= 2
     return args
 
 
-def main() -> int:
-    if len(sys.argv) > 1 and sys.argv[1] == "_viewers":
-        raise_open_files_limit()
-        asyncio.run(viewers_main(json.loads(sys.argv[2])))
-        return 0
-    # Stopped with SIGTERM: unwind, so the server and our redis-server are stopped too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    args = parse_args(sys.argv[1:])
-    raise_open_files_limit()  # thousands of sockets; the server and viewers inherit it
-    return asyncio.run(controller(args))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(bench_main("_viewers", viewers_main, parse_args, controller))

@@ -26,18 +26,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime
 import json
 import math
 import os
 import platform
 import re
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,25 +42,29 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from bench.common import (  # noqa: E402
     LATENCY_BUCKET_US,
-    SERVER_KINDS,
+    CpuWindow,
     Server,
-    check_servers,
-    cpu_seconds,
+    add_phase_arguments,
+    add_run_arguments,
+    bench_environment,
+    bench_main,
+    check_phase_arguments,
     fmt,
-    machine_busy_seconds,
+    join_signed_in,
     median,
-    migrate,
     open_viewers,
-    pin,
-    profile_top,
+    phase_plan,
     quantile,
-    raise_open_files_limit,
     ratio,
+    ratio_table,
     rss_mb,
+    run_and_report,
     run_setup,
-    server_env,
+    socket_path,
+    spread,
+    start_load,
+    start_profiler,
 )
-from conftest import private_redis_server  # noqa: E402
 
 CHAT_PER_SENDER_PER_10S = 4  # the product allows 5 per 10 s per user and room: stay under it
 TEXT_PATTERN = re.compile(rb'"text": ?"bench (\d+) (\d+)"')
@@ -177,16 +176,11 @@ async def run_phase(phase: Phase, args, server: Server, tokens: list[str], redis
     base = f"ws://127.0.0.1:{server.port}"
     # The product's viewers take chat-batch frames, as the website does (rooms/hub.py); the
     # senders' sockets do not, so they see each of their lines come back on its own.
-    path = f"/ws/rooms/{phase.room_id}/"
-    viewer_path = path + "?batch=chat"
-    if phase.app == "baseline":
-        # A group of its own even on a shared Redis (another run's baseline must not leak in).
-        path = viewer_path = f"/ws/bench-baseline/{phase.room_id}-{os.getpid()}-{id(phase)}/"
+    path = socket_path(phase)
+    viewer_path = path if phase.app == "baseline" else path + "?batch=chat"
     load_cpu = 1 if args.pin else None
-    per_process = math.ceil(phase.viewers / args.load_procs)
-    counts = [min(per_process, phase.viewers - i * per_process) for i in range(args.load_procs)]
     loads = []
-    for count in [c for c in counts if c > 0]:
+    for count in spread(phase.viewers, args.load_procs):
         config = {
             "url": base + viewer_path,
             "origin": f"http://127.0.0.1:{server.port}",
@@ -194,35 +188,13 @@ async def run_phase(phase: Phase, args, server: Server, tokens: list[str], redis
             "concurrency": args.connect_concurrency,
             "senders": len(tokens),
         }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            __file__,
-            "_viewers",
-            json.dumps(config),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            cwd=PROJECT_ROOT,
-            limit=64 * 1024 * 1024,  # the RESULT line carries a latency histogram
-        )
-        pin(process.pid, load_cpu)
-        loads.append(process)
+        loads.append(await start_load(__file__, "_viewers", config, load_cpu))
     for process in loads:
         line = (await asyncio.wait_for(process.stdout.readline(), 600)).decode()
         if not line.startswith("READY"):
             raise RuntimeError(f"a viewer process failed to start: {line!r}")
 
-    senders = []
-    for token in tokens:
-        ws = await websockets.connect(
-            base + path,
-            additional_headers={"Authorization": f"Bearer {token}"},
-            open_timeout=60,
-            max_queue=None,
-            ping_interval=None,
-            compression=None,
-        )
-        await asyncio.wait_for(ws.recv(), 60)
-        senders.append(ws)
+    senders = [await join_signed_in(base + path, token) for token in tokens]
     accepted: set[int] = set()
     refused = 0
 
@@ -242,32 +214,10 @@ async def run_phase(phase: Phase, args, server: Server, tokens: list[str], redis
     readers = [asyncio.create_task(sender_reader(ws)) for ws in senders]
     await asyncio.sleep(args.settle)  # let the join storm (viewer counts) pass
 
-    watched = {"server": server.process.pid, "load": [p.pid for p in loads]}
-    own_pids = [server.process.pid, os.getpid(), *watched["load"]] + (
-        [redis_pid] if redis_pid else []
-    )
-    cpu_start = {pid: cpu_seconds(pid) for pid in own_pids}
-    busy_start = machine_busy_seconds()
+    cpu = CpuWindow(server.process.pid, *(p.pid for p in loads), redis_pid)
     profiler = None
     if args.profile and phase.app == "product" and phase.figures.get("profile"):
-        profiler = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("py-spy")),
-                "record",
-                "--pid",
-                str(server.process.pid),
-                "--duration",
-                str(int(args.seconds)),
-                "--format",
-                "raw",
-                "--output",
-                f"{args.profile}.txt",
-                "--nonblocking",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        pin(profiler.pid, load_cpu)
+        profiler = start_profiler(server.process.pid, args.profile, load_cpu, args.seconds)
 
     total = int(args.rate * args.seconds)
     started = time.monotonic()
@@ -280,8 +230,7 @@ async def run_phase(phase: Phase, args, server: Server, tokens: list[str], redis
     send_window = max(time.monotonic() - started, 1e-9)
     await asyncio.sleep(max(0.0, args.seconds - send_window))
     window = time.monotonic() - started
-    cpu_used = {pid: cpu_seconds(pid) - cpu_start[pid] for pid in own_pids}
-    busy = machine_busy_seconds() - busy_start
+    cpu_used, others = cpu.read()
     rss = rss_mb(server.process.pid)
     await asyncio.sleep(args.grace)  # stragglers still count (their latency says how late)
     if profiler is not None:
@@ -316,8 +265,7 @@ async def run_phase(phase: Phase, args, server: Server, tokens: list[str], redis
     for ws in senders:
         await ws.close()
 
-    load_cpu_used = sum(cpu_used[pid] for pid in watched["load"])
-    ours = sum(cpu_used.values())
+    load_cpu_used = sum(cpu_used[p.pid] for p in loads)
     phase.figures.update(
         {
             "connected": merged["connected"],
@@ -342,7 +290,7 @@ async def run_phase(phase: Phase, args, server: Server, tokens: list[str], redis
             "server_rss": rss,
             "redis_cpu": cpu_used.get(redis_pid, 0.0) / window if redis_pid else None,
             "load_cpu": load_cpu_used / window,
-            "others_cpu": max(0.0, busy - ours) / window,
+            "others_cpu": others / window,
         }
     )
 
@@ -430,45 +378,31 @@ def summarise(phases: list[Phase], args) -> str:
             f"{ratio(product, baseline, 'p99')} | {ratio(product, baseline, 'server_cpu')} | "
             f"{fmt(a, '.3f')} / {fmt(b, '.3f')} | {ratio(product, baseline, 'server_rss')} |"
         )
-    if ratio_rows:
-        lines += [
-            "",
-            "Product / baseline (same server, layer and load; >1x deliveries/s is better, "
-            "<1x p99 and CPU is better):",
-            "",
-            "| server | N | deliveries/s | p99 | server CPU | server CPU-s per 1k deliveries "
-            "(product / baseline) | RSS |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-            *ratio_rows,
-        ]
+    lines += ratio_table(
+        "Product / baseline (same server, layer and load; >1x deliveries/s is better, "
+        "<1x p99 and CPU is better):",
+        "| server | N | deliveries/s | p99 | server CPU | server CPU-s per 1k deliveries "
+        "(product / baseline) | RSS |",
+        ratio_rows,
+    )
     return "\n".join(lines) + "\n"
 
 
+def progress(phase: Phase) -> str:
+    """What a finished phase says on stderr."""
+    f = phase.figures
+    return (
+        f"{phase.server} {phase.app} N={phase.viewers} run {phase.repeat + 1}: "
+        f"delivered {f['delivered']}/{f['expected']}, gaps {f['gaps']}, "
+        f"p99 {fmt(f['p99'])} ms, {f['deliveries_per_s']:.0f}/s, "
+        f"server CPU {f['server_cpu']:.2f}"
+    )
+
+
 async def controller(args) -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="room_fanout-"))
-    redis_process = None
     redis_url = args.redis_url or os.environ.get("REDIS_URL", "")
-    other_cpu = 1 if args.pin else None
-    if args.pin:
-        pin(os.getpid(), other_cpu)
-    cleanup = contextlib.ExitStack()
-    try:
-        if not redis_url:
-            redis_url, redis_process = cleanup.enter_context(private_redis_server())
-            pin(redis_process.pid, other_cpu)
-        env = server_env(workdir, redis_url)
-        try:
-            migrate(env)
-        except RuntimeError as exc:
-            print(exc, file=sys.stderr)
-            return 1
-        plan = [
-            (server, repeat, viewers, app)
-            for server in args.servers
-            for repeat in range(args.repeat)
-            for viewers in args.viewers
-            for app in args.apps
-        ]
+    with bench_environment("room_fanout", redis_url, args.pin) as (workdir, env, redis_pid):
+        plan = phase_plan(args, args.viewers)
         try:
             made = run_setup(env, rooms=len(plan), senders=args.senders)
         except RuntimeError as exc:
@@ -478,56 +412,18 @@ async def controller(args) -> int:
             Phase(server=s, app=a, viewers=n, repeat=r, room_id=room)
             for (s, r, n, a), room in zip(plan, made["rooms"], strict=True)
         ]
-        if args.profile:  # once: the product at the largest N, first server, first run
-            largest = max(args.viewers)
-            for phase in phases:
-                if phase.app == "product" and phase.viewers == largest:
-                    phase.figures["profile"] = True
-                    break
-        for phase in phases:
-            server = Server(phase.server, env, 0 if args.pin else None)
-            server.start()
-            try:
-                await run_phase(
-                    phase,
-                    args,
-                    server,
-                    made["tokens"],
-                    redis_process.pid if redis_process else None,
-                    workdir,
-                )
-            finally:
-                server.stop()
-            f = phase.figures
-            if args.json:  # one line per phase as it finishes: a cut-short run keeps its data
-                with open(args.json, "a") as jsonl:
-                    jsonl.write(json.dumps({**phase.__dict__}, default=str) + "\n")
-            print(
-                f"{phase.server} {phase.app} N={phase.viewers} run {phase.repeat + 1}: "
-                f"delivered {f['delivered']}/{f['expected']}, gaps {f['gaps']}, "
-                f"p99 {fmt(f['p99'])} ms, {f['deliveries_per_s']:.0f}/s, "
-                f"server CPU {f['server_cpu']:.2f}",
-                file=sys.stderr,
-                flush=True,
-            )
-        table = summarise(phases, args)
-        command = "python bench/room_fanout.py " + " ".join(sys.argv[1:])
-        table = f"`{command}`\n\n" + table
-        if args.profile and Path(f"{args.profile}.txt").exists():
-            top = profile_top(Path(f"{args.profile}.txt"))
-            Path(f"{args.profile}-top.md").write_text(top)
-            table += f"\nProfile of the product server ({args.profile}.txt):\n\n" + top
-        print(table)
-        out = Path(args.out) if args.out else None
-        if out is None:
-            stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
-            out = PROJECT_ROOT / "bench" / "results" / f"room_fanout-{stamp}.md"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(table)
-        return 0
-    finally:
-        cleanup.close()  # our redis-server, if we started one
-        shutil.rmtree(workdir, ignore_errors=True)
+        return await run_and_report(
+            "room_fanout",
+            phases,
+            args,
+            env,
+            size="viewers",
+            measure=lambda phase, server: run_phase(
+                phase, args, server, made["tokens"], redis_pid, workdir
+            ),
+            progress=progress,
+            summarise=summarise,
+        )
 
 
 def parse_args(argv: list[str]):
@@ -538,53 +434,26 @@ def parse_args(argv: list[str]):
         "--senders", type=int, default=0, help="K (default: enough to stay under the limit)"
     )
     parser.add_argument("--seconds", type=float, default=20, help="T: sending time")
-    parser.add_argument(
-        "--servers", default="daphne", help=f"comma-separated, of: {', '.join(SERVER_KINDS)}"
-    )
-    parser.add_argument("--apps", default="product,baseline")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per (server, N, app)")
+    add_phase_arguments(parser)
     parser.add_argument(
         "--load-procs", type=int, default=0, help="viewer processes (default N/500)"
     )
     parser.add_argument("--connect-concurrency", type=int, default=100)
     parser.add_argument("--settle", type=float, default=2.0, help="seconds after joining")
     parser.add_argument("--grace", type=float, default=3.0, help="seconds to wait for stragglers")
-    parser.add_argument("--redis-url", default="", help="default: $REDIS_URL, else our own")
-    parser.add_argument("--no-pin", dest="pin", action="store_false")
-    parser.add_argument("--profile", default="", help="py-spy the product server: PREFIX")
-    parser.add_argument("--out", default="", help="markdown table (default bench/results/)")
-    parser.add_argument("--json", default="", help="append each phase's figures here (JSON lines)")
+    add_run_arguments(parser, server_log=False, profile="py-spy the product server: PREFIX")
     parser.add_argument("--quick", action="store_true", help="N=5, 2 msg/s, 3 s (a smoke run)")
     args = parser.parse_args(argv)
     if args.quick:
         args.viewers, args.rate, args.seconds, args.grace, args.settle = "5", 2, 3, 2, 1
     args.viewers = [int(n) for n in str(args.viewers).split(",") if n]
-    args.servers = [s for s in args.servers.split(",") if s]
-    args.apps = [a for a in args.apps.split(",") if a]
-    unknown = set(args.apps) - {"product", "baseline"}
-    if unknown:
-        parser.error(f"unknown: {', '.join(sorted(unknown))}")
-    problem = check_servers(args.servers)
-    if problem:
-        parser.error(problem)
+    check_phase_arguments(parser, args)
     if args.senders <= 0:
         args.senders = max(1, math.ceil(args.rate * 10 / CHAT_PER_SENDER_PER_10S))
     if args.load_procs <= 0:
         args.load_procs = max(1, math.ceil(max(args.viewers) / 500))
-    args.pin = args.pin and (os.cpu_count() or 1) >= 2
     return args
 
 
-def main() -> int:
-    if len(sys.argv) > 1 and sys.argv[1] == "_viewers":
-        asyncio.run(viewers_main(json.loads(sys.argv[2])))
-        return 0
-    # Stopped with SIGTERM: unwind, so the server and our redis-server are stopped too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    args = parse_args(sys.argv[1:])
-    raise_open_files_limit()  # thousands of sockets; the server and viewers inherit it
-    return asyncio.run(controller(args))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(bench_main("_viewers", viewers_main, parse_args, controller))

@@ -31,18 +31,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import contextlib
 import datetime
 import json
 import math
 import os
 import platform
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,17 +49,14 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from bench import checkout_race, room_fanout  # noqa: E402
 from bench.common import (  # noqa: E402
+    PinnedServer,
     Server,
+    bench_environment,
     fmt,
-    migrate,
-    pin,
     quantile_of,
     raise_open_files_limit,
     run_setup,
-    server_env,
 )
-from conftest import private_redis_server, wait_for_port  # noqa: E402
-from tests.helpers import WebServer  # noqa: E402
 
 PRODUCTION_SERVER = "uvicorn-sansio"  # bench/common.py's name for liveshop/serve.py's uvicorn
 # static/js/room.js `scheduleReconnect`: the ceiling doubles from 1 s up to 30 s; the delay is
@@ -256,32 +250,6 @@ def checkout_part(args, report: Report) -> None:
 # --- c. restart -------------------------------------------------------------------------
 
 
-class LoggedWebServer(WebServer):
-    """tests/helpers.py's WebServer (`python -m liveshop.serve` on a fixed port, restartable),
-    pinned, its output appended to `log` when given."""
-
-    def __init__(self, env, cpu: int | None, log: Path | None):
-        super().__init__(env)
-        self.cpu, self.log = cpu, log
-
-    def start(self) -> None:
-        output = open(self.log, "ab") if self.log else subprocess.DEVNULL
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "liveshop.serve", "--host", "127.0.0.1"]
-                + ["--port", str(self.port)],
-                cwd=PROJECT_ROOT,
-                env=self.env,
-                stdout=output,
-                stderr=output,
-            )
-        finally:
-            if self.log:
-                output.close()
-        pin(self.process.pid, self.cpu)
-        wait_for_port(self.port, timeout=30)
-
-
 @dataclass
 class Viewer:
     number: int
@@ -301,7 +269,7 @@ class Viewer:
 async def restart_part(args, report, env, made, room, redis_url, how: str):
     import websockets
 
-    server = LoggedWebServer(env, 0 if args.pin else None, args.log)
+    server = PinnedServer(env, 0 if args.pin else None, args.log)
     await asyncio.to_thread(server.start)
     base_ws = f"ws://127.0.0.1:{server.port}"
     origin = f"http://127.0.0.1:{server.port}"
@@ -590,17 +558,8 @@ def controller(args) -> int:
     started = time.monotonic()
     commit = commit_name()
     report = Report()
-    workdir = Path(tempfile.mkdtemp(prefix="soak-"))
-    if args.pin:
-        pin(os.getpid(), 1)
-    cleanup = contextlib.ExitStack()
-    try:
-        redis_url, redis_pid = args.redis_url, None
-        if not redis_url:
-            redis_url, redis_process = cleanup.enter_context(private_redis_server())
-            redis_pid = redis_process.pid
-            pin(redis_pid, 1 if args.pin else None)
-        env = server_env(workdir, redis_url)
+    with bench_environment("soak", args.redis_url, args.pin) as (workdir, env, redis_pid):
+        redis_url = env["REDIS_URL"]
         # A killed server's viewers stop counting after this TTL (rooms/store.py); short, so
         # the restart part sees the count heal within its wait.
         env["ROOM_VIEWER_TTL_SECONDS"] = str(VIEWER_TTL_SECONDS)
@@ -610,7 +569,6 @@ def controller(args) -> int:
         if "restart" in args.only:
             names += args.restart
         if names:
-            migrate(env)
             made = run_setup(env, rooms=len(names), senders=args.senders)
             report.note(f"migrate and setup took {time.monotonic() - started:.0f} s")
             rooms = dict(zip(names, made["rooms"], strict=True))
@@ -619,9 +577,6 @@ def controller(args) -> int:
             checkout_started = time.monotonic()
             checkout_part(args, report)
             report.note(f"b. flash sale took {time.monotonic() - checkout_started:.0f} s")
-    finally:
-        cleanup.close()
-        shutil.rmtree(workdir, ignore_errors=True)
     text = render(report, args, time.monotonic() - started, commit)
     print(text)
     out = args.out

@@ -83,24 +83,35 @@ def run_script(path: str, *, env: Mapping[str, str], timeout: float = 60):
 class WebServer:
     """The production web server (`python -m liveshop.serve`: uvicorn) on a fixed loopback
     port that can be restarted (to cut every socket and peer connection at once, as a deploy
-    or a crash does)."""
+    or a crash does). Its output (tracebacks) is appended to `log` when one is given.
 
-    def __init__(self, env: dict[str, str]):
+    The benchmarks' servers (bench/common.py) are this class with another `command`."""
+
+    def __init__(self, env: dict[str, str], *, log: Path | None = None):
         self.env = env
+        self.log = log
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
+    def command(self) -> list[str]:
+        host, port = ["--host", "127.0.0.1"], ["--port", str(self.port)]
+        return [sys.executable, "-m", "liveshop.serve", *host, *port]
+
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "liveshop.serve", "--host", "127.0.0.1"]
-            + ["--port", str(self.port)],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.spawn()
         wait_for_port(self.port, timeout=30)
+
+    def spawn(self) -> None:
+        """Start the process, not waiting for it to listen."""
+        output = open(self.log, "ab") if self.log else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen(
+                self.command(), cwd=PROJECT_ROOT, env=self.env, stdout=output, stderr=output
+            )
+        finally:
+            if self.log:
+                output.close()  # the child has its own copy
 
     def stop(self) -> None:
         if self.process is not None:

@@ -11,8 +11,11 @@ from PIL import Image
 from catalog import services
 from catalog.models import Product
 from catalog.tests.helpers import (
+    FILTER_CASES,
+    FILTER_FIXTURES,
     STORED_IMAGE_NAME,
     assert_error_shape,
+    check_filter_case,
     pdf_as_png,
     stored_files,
     truncated_png,
@@ -157,68 +160,10 @@ def test_missing_product_or_malformed_id_is_404(api_client, db, product_id):
 # --- filters (the same query parameters as the product list page) -----------------------
 
 
-def test_text_search_matches_name_and_description(api_client, make_product):
-    make_product(name="Red silk scarf")
-    make_product(name="Wool hat", description="Matches the SCARF of the set")
-    make_product(name="Leather belt")
-
-    response = api_client.get(PRODUCTS, {"q": "scarf"})
-
-    assert sorted(names(response)) == ["Red silk scarf", "Wool hat"]
-
-
-def test_category_filter_uses_the_category_slug(api_client, make_product, shoes):
-    make_product(name="Denim jacket")
-    make_product(name="Sneakers", category=shoes)
-
-    response = api_client.get(PRODUCTS, {"category": "shoes"})
-
-    assert names(response) == ["Sneakers"]
-
-
-def test_price_range_filter_includes_both_ends(api_client, make_product):
-    for price in ("5.00", "10.00", "20.00", "30.00"):
-        make_product(name=f"at {price}", price=Decimal(price))
-
-    response = api_client.get(PRODUCTS, {"min_price": "10", "max_price": "20.00"})
-
-    assert sorted(names(response)) == ["at 10.00", "at 20.00"]
-
-
-def test_in_stock_filter_true_and_false(api_client, make_product):
-    make_product(name="Available", stock=2)
-    make_product(name="Sold out", stock=0)
-
-    assert names(api_client.get(PRODUCTS, {"in_stock": "true"})) == ["Available"]
-    assert names(api_client.get(PRODUCTS, {"in_stock": "false"})) == ["Sold out"]
-
-
-def test_seller_filter_uses_the_username(api_client, make_product, other_seller):
-    make_product(name="Sam's jacket")
-    make_product(name="Olga's vase", seller=other_seller)
-
-    response = api_client.get(PRODUCTS, {"seller": "olga_seller"})
-
-    assert names(response) == ["Olga's vase"]
-
-
-def test_ordering_by_price_and_by_newest(api_client, make_product):
-    middle = make_product(name="middle", price=Decimal("20.00"))
-    cheap = make_product(name="cheap", price=Decimal("5.00"))
-    dear = make_product(name="dear", price=Decimal("90.00"))
-    # Distinct creation times, whatever the clock resolution.
-    for age, product in enumerate([dear, cheap, middle]):
-        Product.objects.filter(pk=product.pk).update(
-            created_at=product.created_at.replace(year=2020 - age)
-        )
-
-    assert names(api_client.get(PRODUCTS, {"ordering": "price"})) == ["cheap", "middle", "dear"]
-    assert names(api_client.get(PRODUCTS, {"ordering": "-price"})) == ["dear", "middle", "cheap"]
-    assert names(api_client.get(PRODUCTS, {"ordering": "-created_at"})) == [
-        "dear",
-        "cheap",
-        "middle",
-    ]
+@pytest.mark.parametrize("case", FILTER_CASES, ids=lambda case: case.__name__)
+@pytest.mark.usefixtures(*FILTER_FIXTURES)
+def test_filters_list_what_they_ask_for(api_client, request, case):
+    check_filter_case(case, request, lambda params: names(api_client.get(PRODUCTS, params)))
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,14 @@ from django.test.utils import CaptureQueriesContext
 
 from catalog import services
 from catalog.models import Product
-from catalog.tests.helpers import STORED_IMAGE_NAME, pdf_as_png, stored_files
+from catalog.tests.helpers import (
+    FILTER_CASES,
+    FILTER_FIXTURES,
+    STORED_IMAGE_NAME,
+    check_filter_case,
+    pdf_as_png,
+    stored_files,
+)
 from conftest import image_bytes, image_upload
 
 LIST = "/products/"
@@ -108,57 +115,10 @@ def test_pagination_links_keep_the_filters(client, make_product):
     assert response.context["query_string"] == "q=scarf"
 
 
-def test_product_list_text_search(client, make_product):
-    make_product(name="Red silk scarf")
-    make_product(name="Wool hat", description="Goes with the scarf")
-    make_product(name="Leather belt")
-
-    assert sorted(shown(client.get(LIST, {"q": "SCARF"}))) == ["Red silk scarf", "Wool hat"]
-
-
-def test_product_list_category_filter(client, make_product, shoes):
-    make_product(name="Denim jacket")
-    make_product(name="Sneakers", category=shoes)
-
-    assert shown(client.get(LIST, {"category": "shoes"})) == ["Sneakers"]
-
-
-def test_product_list_price_range(client, make_product):
-    for price in ("5.00", "10.00", "20.00", "30.00"):
-        make_product(name=f"at {price}", price=Decimal(price))
-
-    response = client.get(LIST, {"min_price": "10", "max_price": "20"})
-
-    assert sorted(shown(response)) == ["at 10.00", "at 20.00"]
-
-
-def test_product_list_in_stock_filter(client, make_product):
-    make_product(name="Available", stock=2)
-    make_product(name="Sold out", stock=0)
-
-    assert shown(client.get(LIST, {"in_stock": "true"})) == ["Available"]
-    assert shown(client.get(LIST, {"in_stock": "false"})) == ["Sold out"]
-
-
-def test_product_list_seller_filter(client, make_product, other_seller):
-    make_product(name="Sam's jacket")
-    make_product(name="Olga's vase", seller=other_seller)
-
-    assert shown(client.get(LIST, {"seller": "Olga_Seller"})) == ["Olga's vase"]
-
-
-def test_product_list_ordering(client, make_product):
-    middle = make_product(name="middle", price=Decimal("20.00"))
-    cheap = make_product(name="cheap", price=Decimal("5.00"))
-    dear = make_product(name="dear", price=Decimal("90.00"))
-    for age, product in enumerate([dear, cheap, middle]):
-        Product.objects.filter(pk=product.pk).update(
-            created_at=product.created_at.replace(year=2020 - age)
-        )
-
-    assert shown(client.get(LIST, {"ordering": "price"})) == ["cheap", "middle", "dear"]
-    assert shown(client.get(LIST, {"ordering": "-price"})) == ["dear", "middle", "cheap"]
-    assert shown(client.get(LIST, {"ordering": "-created_at"})) == ["dear", "cheap", "middle"]
+@pytest.mark.parametrize("case", FILTER_CASES, ids=lambda case: case.__name__)
+@pytest.mark.usefixtures(*FILTER_FIXTURES)
+def test_product_list_filters_list_what_they_ask_for(client, request, case):
+    check_filter_case(case, request, lambda params: shown(client.get(LIST, params)))
 
 
 @pytest.mark.parametrize(

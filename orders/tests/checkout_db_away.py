@@ -42,20 +42,11 @@ settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  #
 from django.db import OperationalError, close_old_connections  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
-from accounts import services as accounts  # noqa: E402
-from accounts.tokens import RevocableRefreshToken  # noqa: E402
-from catalog import services as catalog  # noqa: E402
 from catalog.models import Product  # noqa: E402
-from orders import services  # noqa: E402
 from orders.models import CartItem, Order  # noqa: E402
+from orders.tests.checkout_script_data import buyer_with_a_sneaker_in_the_cart  # noqa: E402
 
 CHECKOUT = "/api/v1/checkout/"
-
-
-def person(username: str):
-    return accounts.user_register(
-        username=username, email=f"{username}@example.test", password="x-Secret-99"
-    )
 
 
 def checkout() -> dict:
@@ -115,21 +106,9 @@ class PostgresRefusing:
         self.admin.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS true')
 
 
-seller = person("away_seller")
-accounts.user_become_seller(user=seller, shop_name="Away shop")
-sneaker = catalog.product_create(
-    seller=seller,
-    name="Limited sneaker",
-    price="25.00",
-    stock=3,
-    category=catalog.category_create(name="Limited drops"),
-)
-buyer = person("away_buyer")
-services.cart_add(cart=services.cart_for_user(user=buyer), product=sneaker, quantity=1)
+buyer, sneaker, access = buyer_with_a_sneaker_in_the_cart("away", stock=3, category="Limited drops")
 client = APIClient()
-client.credentials(
-    HTTP_AUTHORIZATION=f"Bearer {RevocableRefreshToken.for_user(buyer).access_token}"
-)
+client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
 
 report = {"before": state(sneaker, buyer)}
 with SqliteLocked() if SQLITE else PostgresRefusing():

@@ -31,12 +31,9 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
-from accounts import services as accounts  # noqa: E402
-from accounts.tokens import RevocableRefreshToken  # noqa: E402
-from catalog import services as catalog  # noqa: E402
 from catalog.models import Product  # noqa: E402
-from orders import services  # noqa: E402
 from orders.models import CartItem, Order  # noqa: E402
+from orders.tests.checkout_script_data import buyer_with_a_sneaker_in_the_cart  # noqa: E402
 from orders.tests.fake_stripe import FakeStripe  # noqa: E402
 
 CHECKOUT_API, CHECKOUT_PAGE = "/api/v1/checkout/", "/checkout/"
@@ -45,24 +42,7 @@ stripe = FakeStripe().start()
 settings.STRIPE_API_BASE = stripe.url
 
 
-def person(username: str):
-    return accounts.user_register(
-        username=username, email=f"{username}@example.test", password="x-Secret-99"
-    )
-
-
-seller = person("retry_seller")
-accounts.user_become_seller(user=seller, shop_name="Retry shop")
-sneaker = catalog.product_create(
-    seller=seller,
-    name="Limited sneaker",
-    price="25.00",
-    stock=5,
-    category=catalog.category_create(name="Drops"),
-)
-buyer = person("retry_buyer")
-services.cart_add(cart=services.cart_for_user(user=buyer), product=sneaker, quantity=1)
-access = str(RevocableRefreshToken.for_user(buyer).access_token)
+buyer, sneaker, access = buyer_with_a_sneaker_in_the_cart("retry", stock=5, category="Drops")
 
 
 def api_client() -> APIClient:

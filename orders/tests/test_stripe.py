@@ -46,6 +46,48 @@ def stock_of(product: Product) -> int:
     return Product.objects.get(pk=product.pk).stock
 
 
+def keys_sent(fake_stripe) -> set[str | None]:
+    """The idempotency keys of every request to create a checkout session."""
+    return {r.idempotency_key for r in fake_stripe.session_requests()}
+
+
+def asked_twice_with_the_orders_key(fake_stripe, order: Order, *, sessions: int) -> None:
+    """The SDK asked Stripe twice (its one retry of its own), both times with the order's
+    idempotency key, and Stripe made `sessions` sessions."""
+    assert len(fake_stripe.session_requests()) == 2
+    assert keys_sent(fake_stripe) == {order.idempotency_key}
+    assert fake_stripe.sessions_created == sessions
+
+
+def refused_quickly(ask, order: Order, error: type[Exception]) -> Exception:
+    """`ask(order)` raises `error` within 5 s (however slow or absent Stripe is); returns it."""
+    started = time.monotonic()
+    with pytest.raises(error) as refused:
+        ask(order)
+    assert time.monotonic() - started < 5
+    return refused.value
+
+
+@pytest.fixture
+def order_of(make_order, make_product):
+    """`order_of(quantity)`: a pending order for `quantity` units of a fresh product that had
+    5 in stock. Returns (order, product)."""
+
+    def make(quantity: int = 1) -> tuple[Order, Product]:
+        product = make_product(stock=5)
+        return make_order(lines=[(product, quantity)]), product
+
+    return make
+
+
+@pytest.fixture
+def slow_stripe(fake_stripe, settings):
+    """Stripe takes 1.5 s to answer a session (and makes it); the SDK gives up after 0.5 s."""
+    settings.STRIPE_TIMEOUT_SECONDS = 0.5
+    fake_stripe.mode = "slow"
+    return fake_stripe
+
+
 @pytest.fixture
 def two_line_order(make_order, make_product):
     jacket = make_product(name="Denim jacket", price=Decimal("59.00"), stock=5)
@@ -119,10 +161,7 @@ def test_asking_again_answers_the_same_payment_page(fake_stripe, make_order):
 
     # A request that did not see the first answer asks Stripe with the same key: replayed.
     assert pay_url(stale) == first
-    requests = fake_stripe.session_requests()
-    assert len(requests) == 2
-    assert {r.idempotency_key for r in requests} == {order.idempotency_key}
-    assert fake_stripe.sessions_created == 1
+    asked_twice_with_the_orders_key(fake_stripe, order, sessions=1)
 
 
 def test_every_order_has_its_own_idempotency_key(fake_stripe, make_order):
@@ -176,10 +215,9 @@ def check_out_again(buyer) -> Order:
 
 
 def test_stripe_500_at_checkout_releases_the_order_and_a_retry_makes_one_session(
-    fake_stripe, make_order, make_product
+    fake_stripe, order_of
 ):
-    product = make_product(stock=5)
-    order = make_order(lines=[(product, 2)])
+    order, product = order_of(2)
     assert stock_of(product) == 3
     fake_stripe.mode = "error500"
 
@@ -194,10 +232,7 @@ def test_stripe_500_at_checkout_releases_the_order_and_a_retry_makes_one_session
     assert refused.value.status == 502
     assert_released(order, product, 5)
     # The SDK retried once by itself, with the order's key.
-    failed = fake_stripe.session_requests()
-    assert len(failed) == 2
-    assert {r.idempotency_key for r in failed} == {order.idempotency_key}
-    assert fake_stripe.sessions_created == 0
+    asked_twice_with_the_orders_key(fake_stripe, order, sessions=0)
 
     fake_stripe.mode = "ok"
     retry = check_out_again(order.buyer)
@@ -213,48 +248,35 @@ def test_stripe_500_at_checkout_releases_the_order_and_a_retry_makes_one_session
 
 
 def test_stripe_unreachable_at_checkout_is_a_clear_error_and_releases_at_once(
-    fake_stripe, make_order, make_product
+    fake_stripe, order_of
 ):
-    product = make_product(stock=5)
-    order = make_order(lines=[(product, 1)])
+    order, product = order_of(1)
     fake_stripe.stop()  # nothing listens on that port any more
-    started = time.monotonic()
-    with pytest.raises(CheckoutPaymentUnavailable) as refused:
-        open_at_checkout(order)
-    assert time.monotonic() - started < 5
-    assert "check out again in a moment" in refused.value.message
+    refused = refused_quickly(open_at_checkout, order, CheckoutPaymentUnavailable)
+    assert "check out again in a moment" in refused.message
     assert_released(order, product, 5)
 
 
-def test_stripe_refusing_the_request_at_checkout_releases_the_order_too(
-    fake_stripe, make_order, make_product
-):
-    product = make_product(stock=5)
-    order = make_order(lines=[(product, 1)])
+def test_stripe_refusing_the_request_at_checkout_releases_the_order_too(fake_stripe, order_of):
+    order, product = order_of(1)
     fake_stripe.clock_offset = 2 * 60 * 60  # the session would already be past its expiry
     with pytest.raises(CheckoutPaymentUnavailable):
         open_at_checkout(order)
     assert_released(order, product, 5)
 
 
+@pytest.mark.usefixtures("slow_stripe")
 def test_stripe_too_slow_at_checkout_releases_and_the_session_it_made_is_refunded_if_paid(
-    fake_stripe, settings, make_order, make_product, deliver
+    fake_stripe, order_of, deliver
 ):
-    settings.STRIPE_TIMEOUT_SECONDS = 0.5
-    product = make_product(stock=5)
-    order = make_order(lines=[(product, 1)])
-    fake_stripe.mode = "slow"  # 1.5 s: Stripe makes the session, the client has given up
-
-    started = time.monotonic()
-    with pytest.raises(CheckoutPaymentUnavailable):
-        open_at_checkout(order)
-    assert time.monotonic() - started < 5
+    order, product = order_of(1)
+    refused_quickly(open_at_checkout, order, CheckoutPaymentUnavailable)
     assert_released(order, product, 5)
 
     # Stripe did make a session for the released order, which nobody ever saw. The SDK's
     # retry carried the same key (refused while the first was in progress, as Stripe does).
     fake_stripe.wait_idle()
-    assert {r.idempotency_key for r in fake_stripe.session_requests()} == {order.idempotency_key}
+    assert keys_sent(fake_stripe) == {order.idempotency_key}
     [orphan] = fake_stripe.sessions.values()
     assert orphan["metadata"] == {"order_id": str(order.pk)}
 
@@ -284,23 +306,19 @@ def test_stripe_too_slow_at_checkout_releases_and_the_session_it_made_is_refunde
 
 
 def test_an_answer_lost_at_checkout_is_recovered_by_the_sdks_retry_with_the_same_key(
-    fake_stripe, settings, make_order, make_product
+    fake_stripe, settings, order_of
 ):
     """Stripe made the session but its answer came too late: the SDK asks again with the same
     key and Stripe replays the session. One session, the order goes through."""
     settings.STRIPE_TIMEOUT_SECONDS = 0.5
-    product = make_product(stock=5)
-    order = make_order(lines=[(product, 1)])
+    order, product = order_of(1)
     fake_stripe.mode = "late_answer"  # made at once, answered after 1.5 s
 
     url = open_at_checkout(order)
 
-    assert fake_stripe.sessions_created == 1
+    asked_twice_with_the_orders_key(fake_stripe, order, sessions=1)
     [session] = fake_stripe.sessions.values()
     assert url == session["url"]
-    requests = fake_stripe.session_requests()
-    assert len(requests) == 2
-    assert {r.idempotency_key for r in requests} == {order.idempotency_key}
     order.refresh_from_db()
     assert order.status == Order.Status.PENDING
     assert order.checkout_session_id == session["id"]
@@ -325,10 +343,9 @@ def test_a_released_order_goes_back_to_the_cart_without_doubling_a_line(
 
 
 def test_a_checkout_the_buyer_cancelled_meanwhile_is_not_put_back_in_the_cart(
-    fake_stripe, make_order, make_product, monkeypatch
+    fake_stripe, order_of, monkeypatch
 ):
-    product = make_product(stock=5)
-    order = make_order(lines=[(product, 1)])
+    order, product = order_of(1)
     real_payment_url = services.checkout_payment_url
 
     def cancelled_while_waiting(**kwargs):
@@ -347,11 +364,8 @@ def test_a_checkout_the_buyer_cancelled_meanwhile_is_not_put_back_in_the_cart(
     assert cart_of(order) == {}
 
 
-def test_when_the_database_fails_too_the_order_waits_for_expiry(
-    fake_stripe, make_order, make_product, monkeypatch
-):
-    product = make_product(stock=5)
-    order = make_order(lines=[(product, 1)])
+def test_when_the_database_fails_too_the_order_waits_for_expiry(fake_stripe, order_of, monkeypatch):
+    order, product = order_of(1)
 
     def database_away(**kwargs):
         raise OperationalError("database is locked")
@@ -424,10 +438,9 @@ def assert_still_pending_and_reserved(order: Order, product: Product, reserved: 
 
 
 def test_pay_now_when_stripe_answers_500_keeps_the_order_and_a_retry_makes_one_session(
-    fake_stripe, make_order, make_product
+    fake_stripe, order_of
 ):
-    product = make_product(stock=5)
-    order = make_order(lines=[(product, 2)])
+    order, product = order_of(2)
     fake_stripe.mode = "error500"
 
     with pytest.raises(PaymentProviderError) as refused:
@@ -438,25 +451,19 @@ def test_pay_now_when_stripe_answers_500_keeps_the_order_and_a_retry_makes_one_s
     assert refused.value.code == "payment_unavailable"
     assert refused.value.status == 502
     assert_still_pending_and_reserved(order, product, 3)
-    failed = fake_stripe.session_requests()
-    assert len(failed) == 2
-    assert {r.idempotency_key for r in failed} == {order.idempotency_key}
-    assert fake_stripe.sessions_created == 0
+    asked_twice_with_the_orders_key(fake_stripe, order, sessions=0)
 
     fake_stripe.mode = "ok"
     url = pay_url(order)
     assert fake_stripe.sessions_created == 1
-    assert {r.idempotency_key for r in fake_stripe.session_requests()} == {order.idempotency_key}
+    assert keys_sent(fake_stripe) == {order.idempotency_key}
     order.refresh_from_db()
     assert order.checkout_url == url
     assert order.status == Order.Status.PENDING
 
 
-def test_pay_now_failing_then_the_buyer_cancels_and_the_stock_comes_back(
-    fake_stripe, make_order, make_product
-):
-    product = make_product(stock=5)
-    order = make_order(lines=[(product, 2)])
+def test_pay_now_failing_then_the_buyer_cancels_and_the_stock_comes_back(fake_stripe, order_of):
+    order, product = order_of(2)
     fake_stripe.mode = "error500"
     with pytest.raises(PaymentProviderError):
         pay_url(order)
@@ -466,18 +473,12 @@ def test_pay_now_failing_then_the_buyer_cancels_and_the_stock_comes_back(
     assert stock_of(product) == 5
 
 
+@pytest.mark.usefixtures("slow_stripe")
 def test_pay_now_too_slow_times_out_quickly_and_the_retry_replays_the_same_session(
-    fake_stripe, settings, make_order, make_product
+    fake_stripe, order_of
 ):
-    settings.STRIPE_TIMEOUT_SECONDS = 0.5
-    product = make_product(stock=5)
-    order = make_order(lines=[(product, 1)])
-    fake_stripe.mode = "slow"  # 1.5 s: Stripe makes the session, the client has given up
-
-    started = time.monotonic()
-    with pytest.raises(PaymentProviderError):
-        pay_url(order)
-    assert time.monotonic() - started < 5
+    order, product = order_of(1)
+    refused_quickly(pay_url, order, PaymentProviderError)
     assert_still_pending_and_reserved(order, product, 4)
 
     # Stripe did make the session the buyer never saw; asking again must return it, not a
@@ -491,21 +492,17 @@ def test_pay_now_too_slow_times_out_quickly_and_the_retry_replays_the_same_sessi
     assert url == fake_stripe.sessions[made]["url"]
     order.refresh_from_db()
     assert order.checkout_session_id == made
-    assert {r.idempotency_key for r in fake_stripe.session_requests()} == {order.idempotency_key}
+    assert keys_sent(fake_stripe) == {order.idempotency_key}
 
     services.order_cancel_by_buyer(order=order, buyer=order.buyer)
     assert stock_of(product) == 5
 
 
-def test_pay_now_when_stripe_is_unreachable_is_a_clear_error(fake_stripe, make_order, make_product):
-    product = make_product(stock=5)
-    order = make_order(lines=[(product, 1)])
+def test_pay_now_when_stripe_is_unreachable_is_a_clear_error(fake_stripe, order_of):
+    order, product = order_of(1)
     fake_stripe.stop()
-    started = time.monotonic()
-    with pytest.raises(PaymentProviderError) as refused:
-        pay_url(order)
-    assert time.monotonic() - started < 5
-    assert "try paying again" in refused.value.message
+    refused = refused_quickly(pay_url, order, PaymentProviderError)
+    assert "try paying again" in refused.message
     assert_still_pending_and_reserved(order, product, 4)
 
 
