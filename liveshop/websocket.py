@@ -10,7 +10,9 @@ Refusing before `accept` makes daphne answer the upgrade with HTTP 403.
 Signing out reaches open sockets too (docs/realtime.md, close code 4401): the services that
 log out or deactivate call `sockets_sign_out_on_commit`, which tells the user's room sockets
 through the room hub and the notification sockets through the channel layer; each socket
-closes if the sign-out concerns it (`SignOutWatch`).
+closes if the sign-out concerns it (`SignOutWatch`). A Bearer token's socket also closes when
+its access token expires, unless the client renewed it in band first (`renew-token`, handled
+by `SignOutWatch.renew_token`), so an app keeps its socket (and its WebRTC peer) open.
 """
 
 import asyncio
@@ -34,12 +36,21 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.tokens import SIGN_IN_CLAIM, sign_in_revoked
+from liveshop.errors import ApplicationError
 from notifications.events import user_notifications_group
 from rooms.events import room_event_send, run_in_background
 
 logger = logging.getLogger(__name__)
 
 CLOSE_SIGNED_OUT = 4401  # logged out, account deactivated or deleted, or the token expired
+MAX_TOKEN_CHARS = 4096  # a `renew-token` token; ours are about 300 characters
+# `renew-token` frames whose token is genuine (signed by us, unexpired), per socket and
+# seconds: each costs a database read. Forged or malformed ones cost no more than any frame
+# (no database) and are not counted. An app renews about every 15 minutes.
+RENEW_RATE = (5, 60.0)
+# A token socket hears `token-expiring` this long before its token expires: time enough for
+# an app to refresh over HTTP and send `renew-token` (at once if less is left).
+TOKEN_EXPIRING_NOTICE = 60.0
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -59,19 +70,33 @@ def origin_allowed(origin: str) -> bool:
     )
 
 
-@database_sync_to_async
-def _user_for_access_token(raw: str):
-    """(user, token) for a valid access token of an active account whose sign-in was not
-    logged out (accounts.tokens: the `sid` claim), else None."""
+def _valid_access_token(raw: str) -> AccessToken | None:
+    """The token when its signature, expiry and type ("access") hold; no database."""
+    if not raw.isascii():  # a JWT is base64url and dots; PyJWT raises on lone surrogates
+        return None
     try:
-        token = AccessToken(raw)  # signature, expiry and token type ("access")
+        return AccessToken(raw)
     except TokenError:
         return None
+
+
+def _token_user(token: AccessToken):
+    """The active account `token` names, unless its sign-in was logged out (accounts.tokens:
+    the `sid` claim); else None. Reads the database: call it in a thread."""
     user_id = token.get(api_settings.USER_ID_CLAIM)
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     if user is None or sign_in_revoked(token.get(SIGN_IN_CLAIM)):
         return None
-    return user, token
+    return user
+
+
+@database_sync_to_async
+def _user_for_access_token(raw: str):
+    """(user, token) for a valid access token of an active account whose sign-in was not
+    logged out, else None. The handshake's check; `renew-token` makes the same two."""
+    token = _valid_access_token(raw)
+    user = None if token is None else _token_user(token)
+    return None if user is None else (user, token)
 
 
 class SocketGatekeeper:
@@ -155,30 +180,144 @@ def sockets_sign_out_on_commit(user_id, **which) -> None:
     transaction.on_commit(send)
 
 
+class TokenRenewalRefused(ApplicationError):
+    """A `renew-token` frame turned down (its `code` and `message` go out in the socket's
+    error frame); the socket's token, sign-in and expiry stay as they were."""
+
+
+def _renewal_refused(code: str) -> TokenRenewalRefused:
+    messages = {
+        "not_token_socket": _(
+            "This socket was not opened with an access token: there is nothing to renew."
+        ),
+        "login_required": _("This socket is closing: you were signed out or its token expired."),
+        "invalid": _("`token` must be an access token: a string of 1 to %(max)s characters.")
+        % {"max": MAX_TOKEN_CHARS},
+        "invalid_token": _(
+            "That is not a valid access token (expired, logged out, or not an access token)."
+        ),
+        "wrong_user": _("That access token belongs to another account than this socket's."),
+        "rate_limited": _("At most %(limit)s token renewals per %(window).0f s.")
+        % {"limit": RENEW_RATE[0], "window": RENEW_RATE[1]},
+    }
+    return TokenRenewalRefused(messages[code], code=code)
+
+
 class SignOutWatch:
     """For consumers of signed-in users: close with CLOSE_SIGNED_OUT when the user signs out,
     heard as the room hub's `_signout` event (room sockets: `hub_signout`) or the channel-layer
     message `auth.revoked` (notification sockets), and, for a Bearer token socket, when its
-    access token expires (`sign_out_watch()` after accept, `sign_out_unwatch()` on
-    disconnect). After the sign-out is heard, `signed_out` is true: frames still read before
-    the close takes effect must be refused."""
+    access token expires (`sign_out_watch()` once the socket's first message is sent,
+    `sign_out_unwatch()` on disconnect). After the sign-out is heard, `signed_out` is true:
+    frames still read before the close takes effect must be refused.
+
+    A token socket hears `token-expiring` TOKEN_EXPIRING_NOTICE seconds before its token
+    expires, and may renew it in band: a consumer hands its `renew-token` frames to
+    `renew_token` (which answers `token-renewed`) and turns a TokenRenewalRefused into the
+    socket's error frame."""
 
     signed_out = False
     _sign_out_closing = False
     _expiry_timer: asyncio.TimerHandle | None = None
+    _expiring_timer: asyncio.TimerHandle | None = None
+    # The sign-in of a renewal whose token is being checked in the database, and whether a
+    # logout of that sign-in was heard meanwhile (room sockets hear sign-outs from the hub
+    # while a frame is being handled; that logout must not be missed).
+    _renewing_sign_in: str | None = None
+    _renewing_revoked = False
+    _renewals: tuple[float, ...] = ()  # when this socket's recent genuine renewals came
 
     def sign_out_watch(self) -> None:
-        expires = self.scope.get("auth_expires")
-        if expires is not None:
-            self._expiry_timer = asyncio.get_running_loop().call_later(
-                max(0.0, expires - time.time()),
-                lambda: run_in_background(self.sign_out_close(expired=True)),
-            )
+        self._arm_expiry()
 
     def sign_out_unwatch(self) -> None:
-        if self._expiry_timer is not None:
-            self._expiry_timer.cancel()
-            self._expiry_timer = None
+        self._disarm_expiry()
+
+    def _arm_expiry(self) -> None:
+        """(Re)start the timers of the socket's token (none for a session socket): the
+        `token-expiring` notice, then the close at `auth_expires`."""
+        self._disarm_expiry()
+        expires = self.scope.get("auth_expires")
+        if expires is None:
+            return
+        loop = asyncio.get_running_loop()
+        left = expires - time.time()
+        if left > 0:
+            self._expiring_timer = loop.call_later(
+                max(0.0, left - TOKEN_EXPIRING_NOTICE),
+                lambda: run_in_background(self._token_expiring(expires)),
+            )
+        self._expiry_timer = loop.call_later(
+            max(0.0, left), lambda: run_in_background(self.sign_out_close(expired=True))
+        )
+
+    def _disarm_expiry(self) -> None:
+        for timer in (self._expiring_timer, self._expiry_timer):
+            if timer is not None:
+                timer.cancel()
+        self._expiring_timer = self._expiry_timer = None
+
+    async def _token_expiring(self, expires: int) -> None:
+        if self._sign_out_closing:
+            return
+        try:
+            await self.send(text_data=json.dumps({"type": "token-expiring", "expires": expires}))
+        except Exception:  # the socket went away meanwhile
+            logger.debug("token-expiring for a socket already gone", exc_info=True)
+
+    async def renew_token(self, frame: dict) -> None:
+        """A `renew-token` frame: the new access token must pass the handshake's checks
+        (signature, expiry, type "access", an active account, a sign-in not logged out) and
+        name this socket's user. Then the socket closes at that token's expiry instead, and
+        belongs to that token's sign-in (a logout of it closes the socket, one of the old
+        sign-in no longer does), and `token-renewed` is sent. Else TokenRenewalRefused is
+        raised, and nothing changed."""
+        if self.scope.get("auth") != "jwt":
+            raise _renewal_refused("not_token_socket")  # a session has no expiry to push
+        if self.signed_out:
+            raise _renewal_refused("login_required")
+        raw = frame.get("token")
+        if not isinstance(raw, str) or not 0 < len(raw) <= MAX_TOKEN_CHARS:
+            raise _renewal_refused("invalid")
+        # Forged, tampered, expired or refresh tokens stop here, before the rate limit and
+        # without the database: a signature check costs no more than parsing the frame.
+        token = _valid_access_token(raw)
+        if token is None:
+            raise _renewal_refused("invalid_token")
+        self._renewal_count()
+        self._renewing_sign_in, self._renewing_revoked = token.get(SIGN_IN_CLAIM), False
+        try:
+            user = await database_sync_to_async(_token_user)(token)
+            revoked_meanwhile = self._renewing_revoked
+        finally:
+            self._renewing_sign_in = None
+        if user is None or revoked_meanwhile:
+            raise _renewal_refused("invalid_token")
+        if user.pk != self.scope["user"].pk:
+            raise _renewal_refused("wrong_user")
+        if self.signed_out:  # signed out, or the old token expired, while we checked
+            raise _renewal_refused("login_required")
+        self._disarm_expiry()
+        self.scope["auth_expires"] = token["exp"]
+        self.scope["auth_sign_in"] = token.get(SIGN_IN_CLAIM)
+        try:
+            await self.send(
+                text_data=json.dumps({"type": "token-renewed", "expires": token["exp"]})
+            )
+        finally:
+            # Armed after the answer went out: a `token-expiring` the new token already
+            # calls for (less than the notice left) comes after `token-renewed`, not before.
+            self._arm_expiry()
+
+    def _renewal_count(self) -> None:
+        """Count a genuine renewal against RENEW_RATE (per socket: kept on the socket)."""
+        limit, window = RENEW_RATE
+        now = time.monotonic()
+        recent = tuple(t for t in self._renewals if now - t < window)
+        if len(recent) >= limit:
+            self._renewals = recent
+            raise _renewal_refused("rate_limited")
+        self._renewals = (*recent, now)
 
     def sign_out_concerns_me(self, message: dict) -> bool:
         session_key, sign_in = message.get("session"), message.get("sign_in")
@@ -188,6 +327,8 @@ class SignOutWatch:
             session = self.scope.get("session")
             is_session = self.scope.get("auth") == "session" and session is not None
             return is_session and session.session_key == session_key
+        if sign_in == self._renewing_sign_in:
+            self._renewing_revoked = True  # the renewal under way is refused
         return self.scope.get("auth") == "jwt" and self.scope.get("auth_sign_in") == sign_in
 
     def hub_signout(self, text: str) -> None:
@@ -204,6 +345,7 @@ class SignOutWatch:
     async def sign_out_close(self, *, expired: bool = False) -> None:
         if self._sign_out_closing:
             return
+        self._disarm_expiry()
         self._sign_out_closing = self.signed_out = True
         code, message = (
             ("token_expired", _("Your access token has expired; reconnect with a fresh one."))

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from rooms.models import ChatMessage, ShoppingRoom
+from rooms import services
+from rooms.models import ChatMessage, RoomBan, ShoppingRoom
 
 
 @admin.register(ShoppingRoom)
@@ -40,3 +41,30 @@ class ChatMessageAdmin(admin.ModelAdmin):
     raw_id_fields = ["room", "user", "deleted_by"]
     readonly_fields = ["message_id", "sent_at"]
     date_hierarchy = "sent_at"
+
+
+@admin.register(RoomBan)
+class RoomBanAdmin(admin.ModelAdmin):
+    """Staff see who is banned from which room, and lift a ban by deleting it (one, or the
+    selected ones). Bans are made in the room (`ban-user` on the socket), not here."""
+
+    list_display = ["user", "room", "banned_by", "created_at"]
+    list_filter = ["created_at"]
+    search_fields = ["user__username", "room__title", "banned_by__username"]
+    list_select_related = ["room", "user", "banned_by"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a ban is lifted (deleted), never edited
+
+    # Lifting goes through the service: deleting the row alone would leave the user banned in
+    # the room store (Redis), which chat and connects check.
+    def delete_model(self, request, obj: RoomBan) -> None:
+        services.room_unban(room=obj.room, actor=request.user, user_id=obj.user_id)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for ban in queryset.select_related("room"):
+            services.room_unban(room=ban.room, actor=request.user, user_id=ban.user_id)

@@ -238,8 +238,6 @@ class RoomConsumer(ChannelLayerLossCloses, SignOutWatch, AsyncWebsocketConsumer)
             return
         await self.accept()
         self.accepted = True
-        if self.user.is_authenticated:  # a Bearer token's socket closes at its expiry (4401)
-            self.sign_out_watch()
 
         self.groups_joined = [room_group(self.room_id)]
         if self.user.is_authenticated:
@@ -272,6 +270,9 @@ class RoomConsumer(ChannelLayerLossCloses, SignOutWatch, AsyncWebsocketConsumer)
         )
         self.joined = True
         await self._send_room_state(room, stored["viewer_count"], stored)
+        # A Bearer token's socket closes at its expiry (4401), after a `token-expiring`
+        # notice; armed only now so that `room-state` stays the first message.
+        self.sign_out_watch()
         await get_hub().release(self)  # the events sent since we subscribed, after the state
         if self.user.is_authenticated and self.role != "seller":
             await room_event_send(
@@ -629,7 +630,7 @@ class RoomConsumer(ChannelLayerLossCloses, SignOutWatch, AsyncWebsocketConsumer)
     async def on_ban_user(self, frame: dict) -> None:
         await self._require_moderator()
         user_id = self._target(frame)
-        await self.store.ban(self.room_id, user_id)
+        await database_sync_to_async(self._ban)(user_id)
         if await self.store.queue_leave(self.room_id, user_id):
             await self._queue_changed()
         await room_event_send(room_user_group(self.room_id, user_id), {"type": "_kick"})
@@ -637,6 +638,10 @@ class RoomConsumer(ChannelLayerLossCloses, SignOutWatch, AsyncWebsocketConsumer)
             room_staff_group(self.room_id), {"type": "user-banned", "user_id": user_id}
         )
         await self._purge_messages_of(user_id)
+
+    def _ban(self, user_id: str) -> None:
+        room = selectors.room_with_details(self.room_id)
+        services.room_ban(room=room, actor=self.user, user_id=user_id)
 
     async def _purge_messages_of(self, user_id: str) -> None:
         """A banned user's lines leave the chat with them, for everyone and for late joiners
@@ -751,6 +756,11 @@ class RoomConsumer(ChannelLayerLossCloses, SignOutWatch, AsyncWebsocketConsumer)
     async def on_webrtc_answer(self, frame: dict) -> None:
         raise Refusal("invalid", _("The server answers offers; clients send `webrtc-offer`."))
 
+    # --- the socket's access token (liveshop.websocket.SignOutWatch) ---------------------
+    async def on_renew_token(self, frame: dict) -> None:
+        # Its refusals are ApplicationErrors: `receive` sends them as error frames.
+        await self.renew_token(frame)
+
     HANDLERS = {
         "chat-message": on_chat_message,
         "spotlight-product": on_spotlight_product,
@@ -766,6 +776,7 @@ class RoomConsumer(ChannelLayerLossCloses, SignOutWatch, AsyncWebsocketConsumer)
         "webrtc-offer": on_webrtc_offer,
         "webrtc-answer": on_webrtc_answer,
         "webrtc-ice-candidate": on_webrtc_ice_candidate,
+        "renew-token": on_renew_token,
     }
 
     # --- room events (rooms/hub.py writes the others straight to the socket) ----------------

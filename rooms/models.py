@@ -80,3 +80,28 @@ class ChatMessage(models.Model):
 
     def __str__(self) -> str:
         return self.text[:40]
+
+
+class RoomBan(models.Model):
+    """A user banned from a room: no chat, no queue, no socket. This row is the record; the
+    room store's ban set (rooms/store.py) is a cache of the room's rows, reloaded from here
+    when Redis lost it. Written and lifted only through rooms.services (room_ban,
+    room_unban), which keep the two in step."""
+
+    room = models.ForeignKey(ShoppingRoom, on_delete=models.CASCADE, related_name="bans")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_bans"
+    )
+    banned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="rooms_roomban_once_per_room")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} banned from {self.room}"

@@ -23,7 +23,7 @@ from liveshop.images import normalize_image
 from notifications.services import notifications_room_live_on_commit
 from rooms.events import room_event_on_commit, room_event_send, room_group, run_in_background
 from rooms.exceptions import IllegalTransition, RoomEnded
-from rooms.models import ChatMessage, ShoppingRoom
+from rooms.models import ChatMessage, RoomBan, ShoppingRoom
 from rooms.selectors import product_summary, public_id
 from rooms.store import get_store
 
@@ -335,6 +335,43 @@ def chat_messages_purge(*, room: ShoppingRoom, actor: User, user_id) -> list[str
         deleted_at=timezone.now(), deleted_by=actor
     )
     return message_ids
+
+
+def room_ban(*, room: ShoppingRoom, actor: User, user_id) -> RoomBan:
+    """Ban a user from the room: no chat, no queue, no socket (the room socket throws them
+    out: rooms/consumers.py). The ban's record is its database row, written first; the room
+    store, which chat and connects check, learns it after the commit (its ban sets are a
+    cache of the rows, reloaded when Redis lost them). Banning twice keeps the first ban."""
+    if not room_can_moderate(room, actor):
+        raise PermissionDeniedError(_("Only the seller and moderators can do that."))
+    if str(user_id) == str(room.seller_id):
+        raise PermissionDeniedError(_("The seller cannot be muted or banned."))
+    if str(user_id) == str(actor.pk):
+        raise ValidationError({"user_id": [_("You cannot mute or ban yourself.")]})
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        raise ValidationError({"user_id": [_("There is no such user.")]})
+    with transaction.atomic():
+        ban, _created = RoomBan.objects.get_or_create(
+            room=room, user=user, defaults={"banned_by": actor}
+        )
+        # After commit: a store that must load the room's bans first then finds this one,
+        # and a rolled-back ban never reaches the store.
+        transaction.on_commit(lambda: async_to_sync(get_store().ban)(str(room.pk), str(user.pk)))
+    return ban
+
+
+def room_unban(*, room: ShoppingRoom, actor: User, user_id) -> bool:
+    """Lift a user's ban from the room (staff do, in Django admin): they may come back and
+    chat. The row goes first, then the store's copy after the commit (the admin deletes in a
+    transaction of its own: a rolled-back delete lifts nothing). Answers whether there was
+    a ban."""
+    if not room_can_moderate(room, actor):
+        raise PermissionDeniedError(_("Only the seller and moderators can do that."))
+    with transaction.atomic():
+        deleted, _per_model = RoomBan.objects.filter(room=room, user_id=user_id).delete()
+        transaction.on_commit(lambda: async_to_sync(get_store().unban)(str(room.pk), str(user_id)))
+    return bool(deleted)
 
 
 def room_record_viewers(*, room_id, count: int, unique: int | None = None) -> None:

@@ -1,6 +1,9 @@
 """Room state shared by every server process: viewers, recent chat, queue, spotlight,
 mutes, bans, slow mode and rate-limit windows.
 
+Bans are recorded for good in the database (rooms.models.RoomBan, through rooms.services);
+the store's ban sets are a cache of those rows, loaded again when missing (see BansSource).
+
 One interface, two implementations that pass the same tests (rooms/tests/test_store.py):
 - RedisRoomStore: production; every daphne process sees the same state.
 - MemoryRoomStore: the embedded default (one process, no Redis).
@@ -19,12 +22,16 @@ import uuid
 import weakref
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from functools import lru_cache
 
 import redis.asyncio
+from channels.db import database_sync_to_async
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from liveshop.redis_retry import retry_once_on_a_dead_connection
+from rooms.models import RoomBan
 
 CHAT_KEPT = 200  # recent messages kept per room (late joiners get the last 50)
 # A room's unique-viewer set is forgotten this long after its last join. The count the seller
@@ -40,11 +47,45 @@ REDIS_CONNECTIONS = 50
 # counting among the viewers (RedisRoomStore: each process keeps its own viewers, refreshed
 # by a heartbeat every third of it). Settings: ROOM_VIEWER_TTL_SECONDS.
 VIEWER_TTL = 60.0
+# Bans are recorded for good elsewhere (get_store's store: the database, rooms.models.RoomBan);
+# the store's set of a room's bans is a cache of that record, loaded when the store does not
+# hold it (a Redis that lost its data, a restarted process). A BansSource answers a room's
+# banned user ids.
+BansSource = Callable[[str], Awaitable[Iterable]]
+# A load of a room's bans is thrown away when a ban was lifted while it ran (it may have read
+# that ban), and the next attempt loads again; this many attempts, then BansNotLoaded.
+BANS_LOAD_ATTEMPTS = 3
+# A room's loaded ban set expires from Redis this long after it was loaded, and is loaded
+# again at the next look: past shows' sets leave Redis by themselves. Only with a source:
+# without one the set is the only record and never expires.
+BANS_KEPT = 7 * 24 * 3600.0
+# The member every loaded ban set holds: a set with no bans must still exist in Redis (an empty
+# one does not), to tell "loaded, nobody banned" from "lost". Never an id (digits or hex).
+BANS_LOADED = "loaded"
+
+
+class BansNotLoaded(RedisError):
+    """A room's bans could not be loaded into the store (bans were lifted during every
+    attempt). A RedisError: callers treat it as a store that cannot answer right now (the
+    room socket's connect closes with 1013, a frame gets `server_error`)."""
+
+
+async def bans_in_database(room_id: str) -> list[str]:
+    """The BansSource of get_store's store: the room's RoomBan rows."""
+
+    def read() -> list[str]:
+        banned = RoomBan.objects.filter(room_id=room_id).values_list("user_id", flat=True)
+        return [str(user_id) for user_id in banned]
+
+    return await database_sync_to_async(read)()
 
 
 class RoomStore(ABC):
     seen_ttl: float = SEEN_TTL  # seconds; tests shorten it
     viewer_ttl: float = VIEWER_TTL  # seconds; see VIEWER_TTL
+    # Where bans are recorded for good (see BansSource); None: the store's own set is the only
+    # record (a store made without one, as the store's own tests do).
+    bans_source: BansSource | None = None
 
     # --- viewers: distinct people, each possibly with several sockets (tabs) -------------
     @abstractmethod
@@ -84,7 +125,6 @@ class RoomStore(ABC):
     @abstractmethod
     async def chat_append(self, room_id: str, message: dict) -> None: ...
 
-    @abstractmethod
     async def chat_post(
         self, room_id: str, user_id, message: dict, *, limit: int, window: float, staff: bool
     ) -> tuple[str, int]:
@@ -93,7 +133,22 @@ class RoomStore(ABC):
         banned ("banned"), muted ("muted", seconds left), over `limit` lines per `window`
         seconds ("rate_limited") or, unless `staff`, inside the room's slow mode
         ("slow_mode", its seconds); else count it, start the user's slow-mode wait, keep
-        it in the recent history and answer ("ok", 0). A refused line counts for nothing."""
+        it in the recent history and answer ("ok", 0). A refused line counts for nothing.
+        When the store does not hold the room's bans, they are loaded first (see
+        `_with_bans`): two more round trips and a database read, once per room."""
+        return await self._with_bans(
+            room_id,
+            lambda: self._chat_post(
+                room_id, user_id, message, limit=limit, window=window, staff=staff
+            ),
+        )
+
+    @abstractmethod
+    async def _chat_post(
+        self, room_id: str, user_id, message: dict, *, limit: int, window: float, staff: bool
+    ) -> tuple[str, int]:
+        """chat_post's one step, or ("reload", bans lifted so far) when the store does not
+        hold the room's bans (then nothing was counted or kept)."""
 
     @abstractmethod
     async def chat_recent(self, room_id: str, limit: int = 50) -> list[dict]:
@@ -177,11 +232,48 @@ class RoomStore(ABC):
     async def muted_for(self, room_id: str, user_id: str) -> int:
         """Seconds of mute left (0: may chat)."""
 
-    @abstractmethod
-    async def ban(self, room_id: str, user_id: str) -> None: ...
+    async def ban(self, room_id: str, user_id) -> None:
+        """Add the user to the room's bans. Record the ban in the source first (the services
+        do: rooms.services.room_ban), so that a load of the room's bans finds it."""
+        await self._with_bans(room_id, lambda: self._ban(room_id, str(user_id)))
+
+    async def is_banned(self, room_id: str, user_id) -> bool:
+        verdict, _ = await self._with_bans(room_id, lambda: self._is_banned(room_id, str(user_id)))
+        return verdict == "banned"
 
     @abstractmethod
-    async def is_banned(self, room_id: str, user_id: str) -> bool: ...
+    async def unban(self, room_id: str, user_id) -> None:
+        """Take the user out of the room's bans, after the source forgot the ban
+        (rooms.services.room_unban), and count one more ban lifted in the room: a load
+        of the room's bans that was under way may have read this one, and is thrown away."""
+
+    async def _with_bans(
+        self, room_id: str, step: Callable[[], Awaitable[tuple[str, int]]]
+    ) -> tuple[str, int]:
+        """Answer `step()`, which needs the room's bans in the store. Its ("reload", n): the
+        store does not hold them (never loaded, or Redis lost them); load them from the
+        source, n being the bans lifted so far (the load is kept only if none was lifted
+        meanwhile), and take the step again."""
+        for _attempt in range(BANS_LOAD_ATTEMPTS):
+            verdict, number = await step()
+            if verdict != "reload":
+                return verdict, number
+            banned = await self.bans_source(room_id) if self.bans_source is not None else ()
+            await self._bans_fill(room_id, [str(user_id) for user_id in banned], lifted=number)
+        raise BansNotLoaded(f"the bans of room {room_id} could not be loaded")
+
+    @abstractmethod
+    async def _ban(self, room_id: str, user_id: str) -> tuple[str, int]:
+        """ban's one step: ("ok", 0), or ("reload", bans lifted) (see `_with_bans`)."""
+
+    @abstractmethod
+    async def _is_banned(self, room_id: str, user_id: str) -> tuple[str, int]:
+        """is_banned's one step: ("banned", 0), ("ok", 0) or ("reload", bans lifted)."""
+
+    @abstractmethod
+    async def _bans_fill(self, room_id: str, banned: list[str], *, lifted: int) -> None:
+        """Hold `banned` as the room's bans (loaded from the source), unless the room's count
+        of lifted bans is no longer `lifted` (a ban was lifted during the load)."""
 
     @abstractmethod
     async def slow_mode_set(self, room_id: str, seconds: int) -> None: ...
@@ -235,8 +327,9 @@ class MemoryRoomStore(RoomStore):
     """In-process state for the embedded default. A lock makes each method atomic, since
     sync callers may reach it from other threads through async_to_sync."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, bans_source: BansSource | None = None) -> None:
         self._lock = threading.Lock()
+        self.bans_source = bans_source
         self.clear_now()
 
     def clear_now(self) -> None:
@@ -247,7 +340,8 @@ class MemoryRoomStore(RoomStore):
         self._spotlight: dict[str, dict | None] = {}
         self._expiring: dict[str, tuple[str, float | None]] = {}  # key -> (value, deadline)
         self._hits: dict[str, deque] = {}
-        self._bans: set[tuple[str, str]] = set()
+        self._bans: dict[str, set[str]] = {}  # room -> banned user ids, once loaded
+        self._bans_lifted: dict[str, int] = {}  # room -> bans lifted (see RoomStore.unban)
 
     async def clear(self) -> None:
         with self._lock:
@@ -316,11 +410,11 @@ class MemoryRoomStore(RoomStore):
         with self._lock:
             self._chat.setdefault(room_id, deque(maxlen=CHAT_KEPT)).append(message)
 
-    async def chat_post(self, room_id, user_id, message, *, limit, window, staff):
+    async def _chat_post(self, room_id, user_id, message, *, limit, window, staff):
         now, wall = time.monotonic(), time.time()
         with self._lock:
-            if (room_id, str(user_id)) in self._bans:
-                return "banned", 0
+            if (banned := self._banned(room_id, str(user_id)))[0] != "ok":
+                return banned  # ("banned", 0) or ("reload", n)
             until = self._get(f"mute:{room_id}:{user_id}")
             if until and (left := math.ceil(float(until) - wall)) > 0:
                 return "muted", left
@@ -391,13 +485,34 @@ class MemoryRoomStore(RoomStore):
         # Rounded up: "0" means "may chat", so a mute with 0.4 s left must still answer 1.
         return max(0, math.ceil(float(until) - time.time())) if until else 0
 
-    async def ban(self, room_id, user_id):
-        with self._lock:
-            self._bans.add((room_id, str(user_id)))
+    def _banned(self, room_id: str, user_id: str) -> tuple[str, int]:
+        """The _is_banned step; hold the lock."""
+        bans = self._bans.get(room_id)
+        if bans is None:
+            return "reload", self._bans_lifted.get(room_id, 0)
+        return ("banned", 0) if user_id in bans else ("ok", 0)
 
-    async def is_banned(self, room_id, user_id):
+    async def _is_banned(self, room_id, user_id):
         with self._lock:
-            return (room_id, str(user_id)) in self._bans
+            return self._banned(room_id, user_id)
+
+    async def _ban(self, room_id, user_id):
+        with self._lock:
+            bans = self._bans.get(room_id)
+            if bans is None:
+                return "reload", self._bans_lifted.get(room_id, 0)
+            bans.add(user_id)
+            return "ok", 0
+
+    async def unban(self, room_id, user_id):
+        with self._lock:
+            self._bans.get(room_id, set()).discard(str(user_id))
+            self._bans_lifted[room_id] = self._bans_lifted.get(room_id, 0) + 1
+
+    async def _bans_fill(self, room_id, banned, *, lifted):
+        with self._lock:
+            if self._bans_lifted.get(room_id, 0) == lifted:
+                self._bans.setdefault(room_id, set()).update(banned)
 
     async def slow_mode_set(self, room_id, seconds):
         with self._lock:
@@ -616,9 +731,41 @@ return redis.call('HLEN', KEYS[1])
 """
 )
 
-# RoomStore.chat_post: KEYS bans, mute, rate window, slow mode, user's slow wait, history;
-# ARGV user id, now, window, limit, event id, staff (1/0), message, lines kept.
+# A room's bans (RedisRoomStore): the set `<room>:bans` holds the banned user ids and
+# BANS_LOADED once loaded from the source (so it exists with no bans; a missing set is one
+# Redis lost, or never had); `<room>:bans-lifted` counts the bans lifted (RoomStore.unban).
+# A script that needs the bans answers {'reload', bans lifted} when the set is missing; the
+# set is then filled (_BANS_FILL_SCRIPT) and the script run again (RoomStore._with_bans).
+# _BANS_STEP_SCRIPT: is_banned (ARGV[2] '0') or ban (ARGV[2] '1') of user ARGV[1];
+# KEYS bans, bans lifted.
+_BANS_STEP_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'reload', tonumber(redis.call('GET', KEYS[2]) or '0')}
+end
+if ARGV[2] == '1' then
+  redis.call('SADD', KEYS[1], ARGV[1])
+  return {'ok', 0}
+end
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {'banned', 0} end
+return {'ok', 0}
+"""
+# KEYS bans, bans lifted; ARGV bans lifted when the load began, expiry ms (0: none), then the
+# members (BANS_LOADED and the banned ids). Nothing when a ban was lifted meanwhile.
+_BANS_FILL_SCRIPT = """
+if tonumber(redis.call('GET', KEYS[2]) or '0') ~= tonumber(ARGV[1]) then return 0 end
+for i = 3, #ARGV do redis.call('SADD', KEYS[1], ARGV[i]) end
+if tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+"""
+
+# RoomStore.chat_post: KEYS bans, mute, rate window, slow mode, user's slow wait, history,
+# bans lifted; ARGV user id, now, window, limit, event id, staff (1/0), message, lines kept.
 _CHAT_POST_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'reload', tonumber(redis.call('GET', KEYS[7]) or '0')}
+end
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {'banned', 0} end
 local muted = redis.call('PTTL', KEYS[2])
 if muted > 0 then return {'muted', math.ceil(muted / 1000)} end
@@ -671,9 +818,11 @@ class RedisRoomStore(RoomStore):
         *,
         viewer_ttl: float = VIEWER_TTL,
         process: str | None = None,
+        bans_source: BansSource | None = None,
     ) -> None:
         self.url = url
         self.prefix = prefix
+        self.bans_source = bans_source
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         # Viewers are kept per server process (see _VIEWERS_LUA): this store's process, and
         # what it counted itself, to say which rooms it beats for and to restore its part.
@@ -830,17 +979,18 @@ class RedisRoomStore(RoomStore):
             pipe.ltrim(key, -CHAT_KEPT, -1)
             await pipe.execute()
 
-    async def chat_post(self, room_id, user_id, message, *, limit, window, staff):
+    async def _chat_post(self, room_id, user_id, message, *, limit, window, staff):
         # The same keys as ban, mute, hit, slow_mode_set, acquire and chat_append use.
         verdict, number = await self.redis.eval(
             _CHAT_POST_SCRIPT,
-            6,
+            7,
             self._key(room_id, "bans"),
             self._key(room_id, f"mute:{user_id}"),
             f"{self.prefix}:hit:chat:{room_id}:{user_id}",
             self._key(room_id, "slow-mode"),
             f"{self.prefix}:lock:slow:{room_id}:{user_id}",
             self._key(room_id, "chat"),
+            self._key(room_id, "bans-lifted"),
             str(user_id),
             time.time(),
             window,
@@ -961,11 +1111,36 @@ class RedisRoomStore(RoomStore):
         left_ms = await self.redis.pttl(self._key(room_id, f"mute:{user_id}"))
         return max(0, math.ceil(left_ms / 1000))
 
-    async def ban(self, room_id, user_id):
-        await self.redis.sadd(self._key(room_id, "bans"), str(user_id))
+    def _bans_keys(self, room_id: str) -> tuple[str, str]:
+        return self._key(room_id, "bans"), self._key(room_id, "bans-lifted")
 
-    async def is_banned(self, room_id, user_id):
-        return bool(await self.redis.sismember(self._key(room_id, "bans"), str(user_id)))
+    async def _bans_step(self, room_id: str, user_id: str, *, add: bool) -> tuple[str, int]:
+        keys = self._bans_keys(room_id)
+        verdict, number = await self.redis.eval(
+            _BANS_STEP_SCRIPT, 2, *keys, user_id, "1" if add else "0"
+        )
+        return verdict, int(number)
+
+    async def _is_banned(self, room_id, user_id):
+        return await self._bans_step(room_id, user_id, add=False)
+
+    async def _ban(self, room_id, user_id):
+        return await self._bans_step(room_id, user_id, add=True)
+
+    async def unban(self, room_id, user_id):
+        bans, lifted = self._bans_keys(room_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.srem(bans, str(user_id))
+            pipe.incr(lifted)
+            # Only loads under way read it: it may go long before the set does.
+            pipe.pexpire(lifted, math.ceil(BANS_KEPT * 1000))
+            await pipe.execute()
+
+    async def _bans_fill(self, room_id, banned, *, lifted):
+        expiry = math.ceil(BANS_KEPT * 1000) if self.bans_source is not None else 0
+        await self.redis.eval(
+            _BANS_FILL_SCRIPT, 2, *self._bans_keys(room_id), lifted, expiry, BANS_LOADED, *banned
+        )
 
     async def slow_mode_set(self, room_id, seconds):
         await self.redis.set(self._key(room_id, "slow-mode"), seconds)
@@ -1022,7 +1197,12 @@ class RedisRoomStore(RoomStore):
 
 @lru_cache(maxsize=1)
 def get_store() -> RoomStore:
-    """The process's store: Redis when REDIS_URL is set, else in-process memory."""
+    """The process's store: Redis when REDIS_URL is set, else in-process memory; either
+    way a cache of the bans in the database."""
     if settings.REDIS_URL:
-        return RedisRoomStore(settings.REDIS_URL, viewer_ttl=settings.ROOM_VIEWER_TTL_SECONDS)
-    return MemoryRoomStore()
+        return RedisRoomStore(
+            settings.REDIS_URL,
+            viewer_ttl=settings.ROOM_VIEWER_TTL_SECONDS,
+            bans_source=bans_in_database,
+        )
+    return MemoryRoomStore(bans_source=bans_in_database)

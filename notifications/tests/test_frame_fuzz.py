@@ -2,8 +2,9 @@
 listens, so whatever a client sends (rooms/tests/frame_strategies.py's room frames, any
 text, any bytes, deep nesting, megabytes) gets exactly one {"type": "error", "code":
 "unknown_type", "message"} (docs/realtime.md) and changes nothing; the socket keeps
-answering and still gets its pushes. tests/test_socket_fuzz_server.py sends the same over a
-real server."""
+answering and still gets its pushes. The one frame it reads, `renew-token`, gets its own
+refusal (`not_token_socket` on this website socket: `fs.notification_code`).
+tests/test_socket_fuzz_server.py sends the same over a real server."""
 
 import json
 
@@ -64,7 +65,8 @@ async def one_error(communicator, frame: Frame) -> None:
     assert output["type"] == "websocket.send" and output.get("bytes") is None, (frame, output)
     error = json.loads(output["text"])
     assert set(error) == {"type", "code", "message"}, (frame, error)
-    assert error["type"] == "error" and error["code"] == "unknown_type", (frame, error)
+    expected = fs.notification_code(frame, token_socket=False)  # a session socket
+    assert error["type"] == "error" and error["code"] == expected, (frame, error)
     assert error["code"] in ERROR_CODES and isinstance(error["message"], str), error
     assert await communicator.receive_nothing(timeout=0.01), f"more than one answer: {frame!r}"
 
@@ -87,6 +89,12 @@ async def one_error(communicator, frame: Frame) -> None:
 @example(frame=fs.sized(2 * 1024 * 1024, "€", "chat line"))
 @example(frame=Frame("bytes", b"\xff" * (2 * 1024 * 1024), "any"))
 @example(frame=Frame("text", '{"type": "mark-read", "ids": ["\ud800"]}', "any"))
+@example(frame=Frame("text", '{"type": "renew-token", "token": "a.b.c"}', "refused"))
+@example(
+    frame=Frame(
+        "text", '{"type": "renew-token", "token": ' + "[" * 5000 + "]" * 5000 + "}", "refused"
+    )
+)
 async def test_any_frame_gets_exactly_one_error_and_the_socket_lives_on(listening, frame):
     await send(listening, frame)
     await one_error(listening, frame)
@@ -101,6 +109,7 @@ async def test_pushes_still_arrive_after_garbage(listening, buyer, upcoming_room
         Frame("bytes", b"\x00" * 10, "parse"),
         fs.deep(10_000, "list"),
         Frame("text", '{"type": "mark-read", "id": 1}', "any"),
+        Frame("text", '{"type": "renew-token", "token": 7}', "refused"),
     ] * 5:  # more than the room socket's ten malformed frames: this socket does not count
         await send(listening, frame)
         await one_error(listening, frame)

@@ -19,8 +19,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import jwt
 from hypothesis import strategies as st
 
+from liveshop.websocket import MAX_TOKEN_CHARS
+from notifications.consumers import MAX_FRAME_CHARS as NOTIFICATION_MAX_FRAME_CHARS
 from rooms.consumers import CONTROL_CHARACTERS, ID_PATTERN, MAX_FRAME_CHARS, RoomConsumer
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "realtime.md"
@@ -114,7 +117,35 @@ def refusal_codes(frame: Frame, role: str) -> frozenset[str]:
         return frozenset({"invalid", "invalid_sdp"})
     if kind == "webrtc-ice-candidate":
         return frozenset({"invalid", "no_peer"})
+    if kind == "renew-token":  # the fuzzers' seller and viewer sockets opened with tokens
+        return frozenset({renewal_code(obj, token_socket=role != "anonymous")})
     return frozenset({"invalid"})  # webrtc-answer
+
+
+def renewal_code(obj: dict, *, token_socket: bool) -> str:
+    """The error a `renew-token` frame that no genuine token of ours is in must get (room
+    and notification socket alike): a socket opened without a token has nothing to renew;
+    `token` must be a string of 1 to MAX_TOKEN_CHARS characters; any such string that is not
+    a valid access token is refused as one."""
+    if not token_socket:
+        return "not_token_socket"
+    token = obj.get("token")
+    if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_CHARS:
+        return "invalid"
+    return "invalid_token"
+
+
+def notification_code(frame: "Frame", *, token_socket: bool) -> str:
+    """The one error the notification socket answers to `frame` (one of those strategies
+    draw; none holds a genuine token): `unknown_type` to anything but a JSON object of type
+    `renew-token` within its frame limit (16 KB, counted in characters), which gets
+    `renewal_code`."""
+    if frame.kind != "text" or len(frame.data) > NOTIFICATION_MAX_FRAME_CHARS:
+        return "unknown_type"
+    obj = frame.obj()
+    if not isinstance(obj, dict) or obj.get("type") != "renew-token":
+        return "unknown_type"
+    return renewal_code(obj, token_socket=token_socket)
 
 
 # --- building blocks ----------------------------------------------------------------------
@@ -365,6 +396,32 @@ too_long_text = st.builds(
 ).filter(_chat_text_bad)
 bad_chat_text = blank_text | too_long_text | anything.filter(_chat_text_bad)
 
+# `renew-token` tokens that must never renew: not strings, empty or huge strings, and
+# strings that look like JWTs but are not ours (another key, no signature, cut short).
+FORGED_CLAIMS = {"token_type": "access", "user_id": 1, "exp": 4102444800, "jti": "f" * 32}
+forged_tokens = [
+    jwt.encode(FORGED_CLAIMS, "not-the-site-key-but-long-enough-for-hs256", algorithm="HS256"),
+    jwt.encode(FORGED_CLAIMS, None, algorithm="none"),
+    jwt.encode({**FORGED_CLAIMS, "token_type": "refresh"}, "another-key-long-enough-for-hs256"),
+]
+bad_tokens = st.one_of(
+    anything,
+    st.sampled_from(
+        forged_tokens
+        + [t[: len(t) // 2] for t in forged_tokens]
+        + [
+            "",
+            " ",
+            "Bearer x",
+            "a.b.c",
+            "\ud800",
+            "x" * MAX_TOKEN_CHARS,
+            "y" * (MAX_TOKEN_CHARS + 1),
+        ]
+    ),
+    st.builds(lambda c, n: c * n, nasty_chars, st.integers(MAX_TOKEN_CHARS - 2, 8000)),
+)
+
 
 refused = st.one_of(
     typed("chat-message", text=maybe(bad_chat_text)),
@@ -386,6 +443,7 @@ refused = st.one_of(
     ),
     typed("webrtc-answer", sdp=maybe(anything), role=maybe(anything)),
     typed("webrtc-ice-candidate", candidate=maybe(anything)),
+    typed("renew-token", token=maybe(bad_tokens)),
 )
 refused_frames = json_frames(refused, "refused", "wrong fields")
 
@@ -412,6 +470,7 @@ any_fields = json_frames(
             "seconds": st.integers(0, 5) | anything,
             "candidate": anything,
             "role": st.sampled_from(["publish", "view"]) | anything,
+            "token": bad_tokens,
         },
     ),
     "any",
@@ -433,6 +492,9 @@ room_frames = st.one_of(
     refused_frames,  # weighted up: the handlers' field checks are where bugs hide
     refused_frames,
     refused_frames,
+    # renew-token on its own too: a token check (and the socket's expiry) is at stake, and
+    # among the other types' refused frames it came up a few times in 400.
+    json_frames(typed("renew-token", token=maybe(bad_tokens)), "refused", "renew-token"),
     any_fields,
     any_fields,
 )
