@@ -18,8 +18,37 @@ process would keep rooms, sessions and the cache to itself.
 """
 
 import argparse
+import copy
+import logging
 import os
 import sys
+
+# uvicorn's words when a client sends a text frame that is not UTF-8: it closes that socket
+# with 1007, as it should, but logs the client's mistake as an ERROR with a traceback.
+UVICORN_NOT_UTF8 = "Invalid UTF-8 sequence received from client."
+
+
+class ClientMistakesAreNotErrors(logging.Filter):
+    """Log uvicorn's invalid-UTF-8 report as one INFO line: a bad client is not a server
+    error, and a traceback per bad frame let any client flood the error log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == UVICORN_NOT_UTF8:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg = "A client sent a text frame that is not UTF-8: closed it (1007)."
+            record.exc_info = record.exc_text = None
+            return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+        return True
+
+
+def log_config() -> dict:
+    """uvicorn's own logging, with the filter above."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["client_mistakes"] = {"()": ClientMistakesAreNotErrors}
+    config["loggers"]["uvicorn.error"]["filters"] = ["client_mistakes"]
+    return config
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         # can read; far larger ones are cut here before they are buffered (close 1009).
         ws_max_size=1024 * 1024,
         log_level="info" if settings.DEBUG else "warning",
+        log_config=log_config(),
         # A deploy's SIGTERM: open sockets get this long to finish, then they are cut and
         # their clients reconnect (to another process) by themselves.
         timeout_graceful_shutdown=5,
