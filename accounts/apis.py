@@ -21,7 +21,14 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts import login_throttle, selectors, services
 from accounts.models import Follow, RevokedToken, User
-from accounts.tokens import SIGN_IN_CLAIM, RevocableRefreshToken, sign_in_marker
+from accounts.tokens import (
+    PASSWORD_CHANGED,
+    PASSWORD_VERSION_CLAIM,
+    SIGN_IN_CLAIM,
+    RevocableRefreshToken,
+    sign_in_marker,
+    token_password_current,
+)
 from catalog.selectors import products_on_sale
 from liveshop.api import StandardPagination, error_responses
 from rooms.apis import IdField, RoomListItemSerializer, live_state
@@ -118,6 +125,12 @@ class TokenVerifySerializer(serializers.Serializer):
             revoked.append(sign_in_marker(str(token[SIGN_IN_CLAIM])))
         if RevokedToken.objects.filter(jti__in=revoked).exists():
             raise TokenError(_("Token is blacklisted"))
+        # Issued before the password changed? Only tokens carrying the claim read the account.
+        if token.get(PASSWORD_VERSION_CLAIM) is not None:
+            user_id = token.get(api_settings.USER_ID_CLAIM)
+            user = User.objects.filter(pk=user_id).first() if user_id is not None else None
+            if not token_password_current(token, user):
+                raise TokenError(str(PASSWORD_CHANGED))
         return {}
 
 

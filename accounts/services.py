@@ -13,7 +13,13 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 
 from accounts.models import Follow, RevokedToken, User
-from accounts.tokens import SIGN_IN_CLAIM, RevocableRefreshToken, sign_in_marker
+from accounts.tokens import (
+    PASSWORD_CHANGED,
+    SIGN_IN_CLAIM,
+    RevocableRefreshToken,
+    sign_in_marker,
+    token_password_current,
+)
 from liveshop.errors import ApplicationError, NotFoundError
 from liveshop.images import normalize_image
 from liveshop.websocket import sockets_sign_out_on_commit
@@ -176,12 +182,15 @@ def user_deactivate(*, user: User) -> User:
 
 def refresh_token_rotate(*, refresh: str) -> dict[str, str]:
     """Trade a refresh token for a new access token and a new refresh token; the old
-    refresh token is revoked, so a stolen copy used after rotation fails."""
+    refresh token is revoked, so a stolen copy used after rotation fails. A token issued
+    before the password changed is refused (the new pair carries the current `pwv`)."""
     token = RevocableRefreshToken(refresh)
     user_id = token.get(api_settings.USER_ID_CLAIM)
     user = User.objects.filter(pk=user_id, is_active=True).first() if user_id else None
     if user is None:
         raise TokenError(_("No active account found for the given token."))
+    if not token_password_current(token, user):  # issued before the password changed
+        raise TokenError(str(PASSWORD_CHANGED))
     refresh_token_revoke(token=token)
     # The new pair belongs to the same sign-in: logging it out later covers them all.
     sign_in = token.get(SIGN_IN_CLAIM)

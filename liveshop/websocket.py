@@ -35,7 +35,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts.tokens import SIGN_IN_CLAIM, sign_in_revoked
+from accounts.tokens import SIGN_IN_CLAIM, sign_in_revoked, token_password_current
 from liveshop.errors import ApplicationError
 from notifications.events import user_notifications_group
 from rooms.events import room_event_send, run_in_background
@@ -82,10 +82,13 @@ def _valid_access_token(raw: str) -> AccessToken | None:
 
 def _token_user(token: AccessToken):
     """The active account `token` names, unless its sign-in was logged out (accounts.tokens:
-    the `sid` claim); else None. Reads the database: call it in a thread."""
+    the `sid` claim) or its password changed since (the `pwv` claim); else None. Reads the
+    database: call it in a thread."""
     user_id = token.get(api_settings.USER_ID_CLAIM)
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    if user is None or sign_in_revoked(token.get(SIGN_IN_CLAIM)):
+    if user is None or not token_password_current(token, user):
+        return None
+    if sign_in_revoked(token.get(SIGN_IN_CLAIM)):
         return None
     return user
 
@@ -93,7 +96,8 @@ def _token_user(token: AccessToken):
 @database_sync_to_async
 def _user_for_access_token(raw: str):
     """(user, token) for a valid access token of an active account whose sign-in was not
-    logged out, else None. The handshake's check; `renew-token` makes the same two."""
+    logged out nor its password changed since, else None. The handshake's check;
+    `renew-token` makes the same two."""
     token = _valid_access_token(raw)
     user = None if token is None else _token_user(token)
     return None if user is None else (user, token)

@@ -17,7 +17,7 @@ import sys
 import pytest
 import websockets
 
-from conftest import PROJECT_ROOT, free_port, wait_for_port
+from conftest import PROJECT_ROOT, free_port, private_redis_server, wait_for_port
 from liveshop.sockets import ChannelLayerLossCloses
 from tests.helpers import manage, run_script, site_env
 
@@ -51,12 +51,18 @@ async def test_a_read_that_swallows_its_cancel_still_ends_with_its_socket():
 
 
 @pytest.fixture
-def redis_live_room(tmp_path, redis_url):
+def redis_live_room(tmp_path):
+    # A Redis of its own: its chat lines would otherwise show in other tests' room 1.
+    with private_redis_server() as (redis_url, _process):
+        yield from _live_room(tmp_path, redis_url)
+
+
+def _live_room(tmp_path, redis_url):
     env = site_env(tmp_path, REDIS_URL=redis_url)
     assert manage("migrate", "--noinput", env=env).returncode == 0
     scenario = run_script("tests/live_room_scenario.py", env=env)
     assert scenario.returncode == 0, scenario.stderr
-    return env, json.loads(scenario.stdout.strip().splitlines()[-1])
+    yield env, json.loads(scenario.stdout.strip().splitlines()[-1])
 
 
 async def test_a_deploy_stops_the_server_without_cutting_a_socket(redis_live_room):
