@@ -157,7 +157,7 @@ class RoomHub:
                 continue
             for room, count in found.items():
                 if counts.get(room) != count:  # healed, or changed anyway (told at most once)
-                    run_in_background(announce_viewer_count(room))
+                    run_in_background(announce_viewer_count(room, healed=True))
             counts = found
 
     def _forget(self, listener: Listener, groups: list[str]) -> set[str]:
